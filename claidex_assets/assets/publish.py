@@ -1,0 +1,115 @@
+"""The published ``provider_risk_scores`` table that the API reads.
+
+Publishing is atomic: the new rows are first copied into a staging table in
+their own transaction, then one transaction deletes the old rows and inserts
+the staged ones. Readers keep seeing the previous complete result until that
+transaction commits (MVCC, so they are never blocked), and a run killed at
+any point leaves the previous table untouched: the next run drops the stale
+staging table and starts over.
+"""
+
+from __future__ import annotations
+
+import time
+
+import dagster as dg
+import polars as pl
+
+from claidex_assets import postgres as db
+from claidex_assets.assets.metadata import score_distribution_markdown
+from claidex_assets.resources.postgres import PostgresResource
+from claidex_assets.scoring import engine
+
+PUBLISH_GROUP = "publish"
+TABLE = "provider_risk_scores"
+STAGING_TABLE = "provider_risk_scores_staging"
+
+PUBLISHED_COLUMNS = [
+    "npi",
+    "risk_score",
+    "risk_label",
+    "r_raw",
+    "billing_outlier_score",
+    "billing_outlier_percentile",
+    "ownership_chain_risk",
+    "payment_trajectory_score",
+    "payment_trajectory_zscore",
+    "exclusion_proximity_score",
+    "program_concentration_score",
+    "peer_taxonomy",
+    "peer_state",
+    "peer_count",
+    "data_window_years",
+    "top_program",
+    "chain_excluded_count",
+    "flags",
+    "components",
+    "methodology_version",
+    "run_id",
+    "updated_at",
+]
+
+
+def publishable_rows(scores: pl.DataFrame, run_id: str, updated_at) -> pl.DataFrame:
+    """Add the lineage columns and order the frame as the table's columns."""
+    return scores.with_columns(
+        pl.lit(engine.METHODOLOGY_VERSION).alias("methodology_version"),
+        pl.lit(run_id).alias("run_id"),
+        pl.lit(updated_at).cast(pl.Datetime("us", "UTC")).alias("updated_at"),
+    ).select(PUBLISHED_COLUMNS)
+
+
+def publish_scores(conn, rows: pl.DataFrame, log=None) -> dict[str, float]:
+    """Replace the table's content with ``rows`` atomically; return step timings in seconds."""
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    with conn.transaction():
+        conn.execute(f"DROP TABLE IF EXISTS {STAGING_TABLE}")
+        conn.execute(f"CREATE TABLE {STAGING_TABLE} (LIKE {TABLE} INCLUDING DEFAULTS)")
+        db.copy_frame_in(conn, STAGING_TABLE, rows, columns=PUBLISHED_COLUMNS)
+    timings["stage_seconds"] = round(time.perf_counter() - started, 3)
+    if log:
+        log.info("staged %d rows in %.1fs", rows.height, timings["stage_seconds"])
+
+    swap_started = time.perf_counter()
+    with conn.transaction():
+        columns = ", ".join(PUBLISHED_COLUMNS)
+        conn.execute(f"DELETE FROM {TABLE}")
+        conn.execute(f"INSERT INTO {TABLE} ({columns}) SELECT {columns} FROM {STAGING_TABLE}")
+        conn.execute(f"DROP TABLE {STAGING_TABLE}")
+    timings["swap_seconds"] = round(time.perf_counter() - swap_started, 3)
+    return timings
+
+
+@dg.asset(group_name=PUBLISH_GROUP, kinds={"postgres"})
+def provider_risk_scores(
+    context: dg.AssetExecutionContext, postgres: PostgresResource, calibrated_scores: pl.DataFrame
+) -> dg.MaterializeResult:
+    """One row per scored NPI in Postgres, replaced atomically on every run."""
+    import datetime
+
+    started = time.perf_counter()
+    rows = publishable_rows(calibrated_scores, context.run_id, datetime.datetime.now(datetime.UTC))
+    with postgres.connection() as conn:
+        schema_created = _ensure_table(conn)
+        timings = publish_scores(conn, rows, context.log)
+        published = conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
+    context.log.info("published %d rows to %s", published, TABLE)
+    return dg.MaterializeResult(
+        metadata={
+            "row_count": published,
+            "table": TABLE,
+            "schema_applied": schema_created,
+            "score_distribution": dg.MetadataValue.md(score_distribution_markdown(calibrated_scores)),
+            **timings,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
+    )
+
+
+def _ensure_table(conn) -> bool:
+    """Create the score table (and the rest of the schema) when it is missing; return whether it was."""
+    if db.missing_relations(conn, [TABLE]):
+        db.apply_schema(conn)
+        return True
+    return False

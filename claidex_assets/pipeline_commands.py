@@ -1,0 +1,144 @@
+"""``claidex demo``, ``claidex run`` and ``claidex top``: the asset graph from the command line.
+
+Both run commands execute the same job the Dagster UI launches
+(``claidex_full_refresh``, built by ``claidex_assets.definitions``), recorded
+in the Dagster instance at ``DAGSTER_HOME`` so the runs appear in the UI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from claidex_assets.errors import ClaidexError
+from claidex_assets.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+TOP_QUERY = """
+SELECT npi, risk_score, risk_label, r_raw, flags
+FROM provider_risk_scores
+ORDER BY risk_score DESC, r_raw DESC, npi
+LIMIT %s
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    demo = subparsers.add_parser(
+        "demo", help="generate a small dataset, load it, run the whole asset graph and show the riskiest providers"
+    )
+    _add_common(demo)
+    demo.add_argument("--scale", default="small", help="generator scale: small, national or a fraction (default small)")
+    demo.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
+    demo.set_defaults(handler=run_demo)
+
+    run = subparsers.add_parser("run", help="run the whole asset graph on the configured Postgres and graph")
+    _add_common(run)
+    run.set_defaults(handler=run_pipeline)
+
+    top = subparsers.add_parser("top", help="print the riskiest providers from provider_risk_scores")
+    _add_common(top)
+    top.add_argument("--limit", type=int, default=10, help="rows to print (default 10)")
+    top.set_defaults(handler=lambda args: print_top(_settings(args), args.limit))
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="data folder for generated files, stored assets and the embedded Postgres "
+        "(default: CLAIDEX_DATA_DIR or ./.claidex)",
+    )
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings.from_env()
+    if args.data_dir:
+        settings = replace(settings, data_dir=args.data_dir)
+    return settings
+
+
+def _instance(settings: Settings):
+    """Open the Dagster instance at DAGSTER_HOME, defaulting to <data dir>/dagster_home."""
+    import dagster as dg
+
+    if not os.environ.get("DAGSTER_HOME"):
+        home = Path(settings.data_dir).resolve() / "dagster_home"
+        home.mkdir(parents=True, exist_ok=True)
+        os.environ["DAGSTER_HOME"] = str(home)
+    return dg.DagsterInstance.get()
+
+
+def execute_full_refresh(settings: Settings) -> str:
+    """Run ``claidex_full_refresh`` over every NPI partition in this process; return the run id."""
+    from claidex_assets.definitions import build_definitions
+    from claidex_assets.jobs import FULL_JOB_NAME, partition_range_tags
+    from claidex_assets.npi import partition_keys
+
+    definitions = build_definitions(settings)
+    job = definitions.resolve_job_def(FULL_JOB_NAME)
+    with _instance(settings) as instance:
+        result = job.execute_in_process(
+            instance=instance,
+            tags=partition_range_tags(partition_keys(settings.partition_count)),
+            raise_on_error=False,
+        )
+    if not result.success:
+        failure = next((e for e in result.all_events if e.is_step_failure), None)
+        reason = failure.step_failure_data.error.message.strip() if failure else "see the Dagster run log"
+        raise ClaidexError(f"run {result.run_id} failed: {reason}")
+    return result.run_id
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from claidex_assets import postgres
+    from claidex_assets.sources.generator import generate
+    from claidex_assets.sources.graph_build import load_all
+
+    settings = _settings(args)
+    data_dir = Path(settings.data_dir)
+    files_dir = data_dir / "source-files"
+    print(f"Generating a {args.scale} dataset in {files_dir} ...")
+    generate(files_dir, scale=args.scale, seed=args.seed)
+
+    url = os.environ.get("CLAIDEX_POSTGRES_URL") or postgres.resolve_postgres_url(data_dir)
+    with postgres.connect(url) as conn:
+        postgres.apply_schema(conn)
+        print("Loading the files into Postgres and writing the ownership graph CSV files ...")
+        load_all(files_dir, conn, data_dir / "graph")
+
+    print("Materializing the asset graph through Dagster ...")
+    run_id = execute_full_refresh(settings)
+    print(f"Run {run_id} succeeded.")
+    print(f"  Scores:        table provider_risk_scores in {postgres.mask_url(url)}")
+    print(f"  Stored assets: {(data_dir / 'assets').resolve()}")
+    print(f"  Dagster runs:  DAGSTER_HOME={os.environ['DAGSTER_HOME']} (open with `dagster dev`)")
+    print()
+    print_top(settings, 10, url=url)
+    return 0
+
+
+def run_pipeline(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    run_id = execute_full_refresh(settings)
+    print(f"Run {run_id} succeeded.")
+    print_top(settings, 10)
+    return 0
+
+
+def print_top(settings: Settings, limit: int, url: str | None = None) -> int:
+    from claidex_assets import postgres
+
+    url = url or os.environ.get("CLAIDEX_POSTGRES_URL") or postgres.resolve_postgres_url(Path(settings.data_dir))
+    with postgres.connect(url) as conn:
+        rows = conn.execute(TOP_QUERY, (limit,)).fetchall()
+    print(f"Top {len(rows)} providers by risk score:")
+    print(f"{'NPI':<12} {'score':>6} {'label':<9} {'r_raw':>8}  flags")
+    for npi, score, label, r_raw, flags in rows:
+        flag_list = flags if isinstance(flags, list) else json.loads(flags or "[]")
+        print(f"{npi:<12} {float(score):>6.2f} {label:<9} {float(r_raw):>8.4f}  {'; '.join(flag_list) or '-'}")
+    return 0
