@@ -1,0 +1,170 @@
+"""The once-per-run part of the ownership-chain features and its serialised form.
+
+:func:`prepare_bulk` reads the whole graph snapshot once and computes the
+chain features of every SNF. Those depend only on the snapshot, never on which
+providers a partition holds, so every partition (a local worker process or a
+Modal container) receives the same :class:`OwnershipBulk` and only matches its
+own providers to facilities. At national scale the bulk is one row per SNF
+(about 15,000 rows) and serialises to well under a megabyte.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from dataclasses import dataclass
+from functools import cached_property
+
+import polars as pl
+
+from claidex_assets.ownership.chain import (
+    FACILITY_FEATURES,
+    ChainIndex,
+    ChainLinks,
+    OwnershipGraph,
+    facility_chain_features,
+)
+from claidex_assets.ownership.names import find_containments, name_key_expr
+from claidex_assets.ownership.schema import GraphSnapshot, check_schema
+
+logger = logging.getLogger(__name__)
+
+# Prefixed to the serialised bulk so a worker running older or newer code
+# rejects it with a clear message instead of misreading it.
+_FORMAT_TAG = b"claidex-ownership-bulk/1\n"
+
+
+@dataclass(frozen=True, eq=False)
+class OwnershipBulk:
+    """Chain features of every SNF, in (name, entity_id) order (FACILITY_FEATURES columns)."""
+
+    facilities: pl.DataFrame
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "facilities", check_schema(self.facilities, FACILITY_FEATURES, "facilities"))
+
+    @cached_property
+    def facility_name_keys(self) -> list[str | None]:
+        """Name keys of the facilities in rank order, the texts a partition scans for provider names."""
+        return self.facilities["name_key"].to_list()
+
+    def to_bytes(self) -> bytes:
+        """Serialise to bytes; equal bulks give equal bytes (Arrow IPC, zstd-compressed)."""
+        buffer = io.BytesIO()
+        buffer.write(_FORMAT_TAG)
+        self.facilities.write_ipc(buffer, compression="zstd")
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "OwnershipBulk":
+        """Read bytes written by :meth:`to_bytes`; raise ValueError when they are not in this format."""
+        if not data.startswith(_FORMAT_TAG):
+            raise ValueError(
+                f"ownership bulk data starts with {data[:len(_FORMAT_TAG)]!r}, expected {_FORMAT_TAG!r}; "
+                f"prepare it again with this version of claidex_assets"
+            )
+        return cls(pl.read_ipc(io.BytesIO(data[len(_FORMAT_TAG) :])))
+
+    def summary(self) -> dict[str, int]:
+        """Count facilities overall, with chain providers, with excluded chain providers and owner-excluded."""
+        facilities = self.facilities
+        return {
+            "facilities": facilities.height,
+            "facilities_with_npi": int(facilities["npi"].is_not_null().sum()),
+            "facilities_with_chain_providers": int((facilities["chain_provider_count"] > 0).sum()),
+            "facilities_with_excluded_chain_providers": int((facilities["chain_excluded_count"] > 0).sum()),
+            "facilities_owner_excluded": int(facilities["owner_excluded"].sum()),
+        }
+
+
+def prepare_bulk(snapshot: GraphSnapshot) -> OwnershipBulk:
+    """Compute the chain features of every SNF of ``snapshot`` once for the whole run.
+
+    The result does not depend on the row order of any snapshot frame or on
+    duplicated rows in it.
+    """
+    started = time.perf_counter()
+    graph = OwnershipGraph.from_snapshot(snapshot)
+    index = ChainIndex(graph)
+    chain_entities = index.chain_entities()
+    links = chain_links(snapshot, graph, chain_entities)
+    facilities = facility_chain_features(index, links)
+    logger.info(
+        "ownership bulk: %d entities, %d facilities, %d chain entities, %d linked entities, "
+        "%d excluded NPIs, %d excluded entities in %.1fs",
+        len(graph.entity_ids),
+        facilities.height,
+        len(chain_entities),
+        len(links.entity_npis),
+        len(links.excluded_npis),
+        len(links.excluded_entities),
+        time.perf_counter() - started,
+    )
+    return OwnershipBulk(facilities)
+
+
+def chain_links(snapshot: GraphSnapshot, graph: OwnershipGraph, chain_entities: frozenset[int]) -> ChainLinks:
+    """Link chain entities to Provider-node NPIs and collect the active exclusions.
+
+    A Provider node links to an entity when their NPIs are equal or when the
+    provider's name key contains the entity's name key. NPI ids number the
+    distinct non-null Provider-node NPIs in sorted order.
+    """
+    provider_nodes = snapshot.providers.filter(pl.col("npi").is_not_null())
+    npi_ids = (
+        provider_nodes["npi"].unique().sort().to_frame().with_row_index("npi_id")
+        .with_columns(pl.col("npi_id").cast(pl.Int64))
+    )
+    entities = (
+        graph.entities.filter(pl.col("index").is_in(pl.Series(sorted(chain_entities), dtype=pl.Int64)))
+    )
+
+    by_npi = entities.join(npi_ids, on="npi").select(pl.col("index").alias("entity"), "npi_id")
+    by_name = _name_links(provider_nodes.join(npi_ids, on="npi"), entities)
+    pairs = pl.concat([by_npi, by_name]).unique().group_by("entity").agg(pl.col("npi_id"))
+    entity_npis = {
+        entity: frozenset(npis) for entity, npis in zip(pairs["entity"].to_list(), pairs["npi_id"].to_list())
+    }
+
+    reinstated = _reinstated_exclusion_ids(snapshot.exclusions)
+    excluded_npis = (
+        snapshot.provider_exclusions.join(reinstated, on="exclusion_id", how="anti")
+        .join(npi_ids, on="npi")["npi_id"]
+    )
+    excluded_entities = (
+        snapshot.entity_exclusions.join(reinstated, on="exclusion_id", how="anti")
+        .join(graph.entities, on="entity_id")["index"]
+    )
+    return ChainLinks(
+        entity_npis=entity_npis,
+        excluded_npis=frozenset(excluded_npis.to_list()),
+        excluded_entities=frozenset(excluded_entities.to_list()),
+    )
+
+
+def _name_links(provider_nodes: pl.DataFrame, entities: pl.DataFrame) -> pl.DataFrame:
+    """Return (entity, npi_id) pairs where the provider's name key contains the entity's name key."""
+    texts = provider_nodes.select("npi_id", name_key_expr("name").alias("text")).drop_nulls().unique()
+    patterns = entities.filter(pl.col("name_key").is_not_null())
+    pattern_keys = patterns["name_key"].unique().sort()
+    text_keys = texts["text"].unique().sort()
+    pattern_index, text_index = find_containments(pattern_keys.to_list(), text_keys.to_list())
+    matched = pl.DataFrame(
+        {"name_key": pattern_keys.gather(pattern_index), "text": text_keys.gather(text_index)}
+    )
+    return (
+        matched.join(patterns, on="name_key")
+        .join(texts, on="text")
+        .select(pl.col("index").alias("entity"), "npi_id")
+    )
+
+
+def _reinstated_exclusion_ids(exclusions: pl.DataFrame) -> pl.DataFrame:
+    """Return the exclusion ids with ``reinstated`` true on any of their rows.
+
+    Every other EXCLUDED_BY edge is active: one whose ``reinstated`` is null
+    or false, and one whose Exclusion node is missing from the snapshot,
+    because "reinstated is not true" holds for both.
+    """
+    return exclusions.filter(pl.col("reinstated").fill_null(False)).select("exclusion_id").unique()
