@@ -39,8 +39,15 @@ def _unload(
         db.require_tables(conn, [source])
         raw = db.copy_query_out(conn, query)
         unloaded = time.perf_counter()
-        valid, rejected = split(raw)
-        reasons = quarantine.write_rejected(conn, rejected, source=source, run_id=context.run_id)
+        split_result = split(raw)
+        valid, rejected = split_result.valid, split_result.rejected
+        # Each run replaces the previous run's quarantine rows of this extract,
+        # so the table lists what the latest extract rejected.
+        quarantine_source = f"extract:{source}"
+        with conn.transaction():
+            quarantine.clear_quarantine(conn, quarantine_source)
+            quarantine.write_quarantine(conn, rejected, source=quarantine_source, run_id=context.run_id)
+        reasons = quarantine.count_reasons(rejected)
     context.log.info(
         "%s: %d rows read, %d valid, %d quarantined", source, raw.height, valid.height, rejected.height
     )
@@ -48,6 +55,7 @@ def _unload(
         "rows_read": raw.height,
         "row_count": valid.height,
         "rows_quarantined": rejected.height,
+        "duplicates_collapsed": split_result.duplicates_collapsed,
         "quarantine_by_reason": dg.MetadataValue.md(reason_counts_markdown(reasons)),
         "copy_seconds": round(unloaded - started, 3),
         "seconds": round(time.perf_counter() - started, 3),

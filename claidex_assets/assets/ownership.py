@@ -72,7 +72,7 @@ def build_ownership_chain_features(partitions_def: dg.PartitionsDefinition) -> d
         keys = sorted(context.partition_keys)
         providers = provider_extract.select("npi", "display_name").sort("npi")
 
-        bulk = prepare_bulk(ownership_graph_snapshot, providers)
+        bulk = prepare_bulk(ownership_graph_snapshot)
         bulk_bytes = bulk.to_bytes()
         bulk_digest = hashlib.sha256(bulk_bytes).hexdigest()
         run_dir = storage.run_dir(context.run_id)
