@@ -33,6 +33,8 @@ from claidex_assets.errors import ConfigurationError
 log = logging.getLogger(__name__)
 
 POSTGRES_URL_ENV = "CLAIDEX_POSTGRES_URL"
+DATA_DIR_ENV = "CLAIDEX_DATA_DIR"
+DEFAULT_DATA_DIR = ".claidex"
 EMBEDDED_DATABASE = "claidex"
 SCHEMA_RESOURCE = ("claidex_assets.sources", "ddl.sql")
 
@@ -97,6 +99,11 @@ def _scrub(message: str, url: str) -> str:
     if password:
         message = message.replace(password, "***")
     return message
+
+
+def default_data_dir() -> Path:
+    """Return ``CLAIDEX_DATA_DIR`` when set, else ``./.claidex`` (relative to the working directory)."""
+    return Path(os.environ.get(DATA_DIR_ENV, "").strip() or DEFAULT_DATA_DIR)
 
 
 def resolve_postgres_url(data_dir: Path) -> str:

@@ -8,6 +8,9 @@ vocabulary :data:`QUARANTINE_REASONS`.
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +18,8 @@ import polars as pl
 import psycopg
 
 from claidex_assets.postgres import copy_frame_in
+
+log = logging.getLogger(__name__)
 
 INVALID_NPI = "invalid_npi"
 NEGATIVE_AMOUNT = "negative_amount"
@@ -177,3 +182,35 @@ class LoadReport:
             f"{quarantined}, duplicates collapsed {self.duplicates_collapsed:,}, skipped {self.rows_skipped:,}; "
             f"{self.rows_written:,} rows in {self.table} ({self.seconds:.1f}s)"
         )
+
+
+def store_parsed(
+    conn: psycopg.Connection,
+    parsed: ParsedSource,
+    *,
+    delete_statement: str,
+    delete_params: Sequence[object] = (),
+    run_id: str | None = None,
+    after_load: Callable[[psycopg.Connection], None] | None = None,
+) -> LoadReport:
+    """Replace earlier rows of this source in one transaction, then return the load report.
+
+    Runs ``delete_statement`` (which removes the rows a reload replaces, for
+    example one year), copies ``parsed.frame`` into ``parsed.table`` with the
+    file name in ``source_file``, replaces this file's quarantine rows and
+    runs ``after_load``. Nothing is visible to other sessions until all of it
+    has succeeded.
+    """
+    started = time.perf_counter()
+    source_file = parsed.path.name
+    rows = parsed.frame.drop("line_number", strict=False).with_columns(pl.lit(source_file).alias("source_file"))
+    with conn.transaction():
+        conn.execute(delete_statement, tuple(delete_params))
+        written = copy_frame_in(conn, parsed.table, rows)
+        clear_quarantine(conn, parsed.source, source_file)
+        write_quarantine(conn, parsed.rejected, parsed.source, source_file, run_id)
+        if after_load is not None:
+            after_load(conn)
+    report = LoadReport.from_parsed(parsed, written, time.perf_counter() - started)
+    log.info("%s", report.summary())
+    return report
