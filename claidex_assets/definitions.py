@@ -31,7 +31,7 @@ def npi_partitions(count: int) -> dg.StaticPartitionsDefinition:
 def neo4j_resource(settings: Settings) -> Neo4jResource:
     """Bind each Neo4j setting to its environment variable when that variable is set."""
     config = {field: dg.EnvVar(name) for field, name in NEO4J_VARIABLES.items() if os.environ.get(name)}
-    return Neo4jResource(csv_dir=os.path.join(settings.data_dir, "graph"), **config)
+    return Neo4jResource(csv_dir=settings.resolved_graph_csv_dir, **config)
 
 
 def compute_backend(settings: Settings) -> dg.ConfigurableResource:

@@ -1,6 +1,5 @@
 """Weekly full refresh of the whole asset graph."""
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -25,6 +25,12 @@ class Settings:
     partition_count: int = DEFAULT_PARTITION_COUNT
     compute_backend: str = "local"
     local_workers: int = 0
+    # Folder of the Neo4j import CSV files read when NEO4J_URI is unset.
+    graph_csv_dir: str | None = None
+
+    @property
+    def resolved_graph_csv_dir(self) -> str:
+        return self.graph_csv_dir or os.path.join(self.data_dir, "graph")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -39,6 +45,7 @@ class Settings:
             partition_count=_positive_int(env, "CLAIDEX_PARTITION_COUNT", DEFAULT_PARTITION_COUNT),
             compute_backend=backend,
             local_workers=_positive_int(env, "CLAIDEX_LOCAL_WORKERS", 0, allow_zero=True),
+            graph_csv_dir=env.get("CLAIDEX_GRAPH_CSV_DIR") or None,
         )
 
 

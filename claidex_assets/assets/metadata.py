@@ -1,6 +1,5 @@
 """Small markdown tables attached to materializations."""
 
-from __future__ import annotations
 
 from collections.abc import Mapping
 

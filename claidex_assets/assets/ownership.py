@@ -1,6 +1,5 @@
 """Ownership graph snapshot and the NPI-range partitioned ownership-chain features."""
 
-from __future__ import annotations
 
 import hashlib
 import time

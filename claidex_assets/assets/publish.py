@@ -8,7 +8,6 @@ any point leaves the previous table untouched: the next run drops the stale
 staging table and starts over.
 """
 
-from __future__ import annotations
 
 import time
 

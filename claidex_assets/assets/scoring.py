@@ -4,7 +4,6 @@ Each asset is a thin call into ``claidex_assets.scoring``; peer statistics are
 always computed over the whole population, never per partition.
 """
 
-from __future__ import annotations
 
 import time
 
