@@ -109,7 +109,7 @@ def generate(out_dir: str | Path, scale: str | float = "small", seed: int = 0, r
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(12)]
     scored = max(200, int(round(NATIONAL["scored"] * fraction)))
     planted_count = max(6, int(round(2e-4 * scored)))
-    snf_count = max(40, int(round(NATIONAL["snf"] * fraction)))
+    snf_count = max(60, int(round(NATIONAL["snf"] * fraction)))
     leie_count = max(120, int(round(NATIONAL["leie"] * fraction)))
 
     plan = plan_snfs(streams[0], snf_count, planted_chains=max(5, planted_count // 4))

@@ -95,7 +95,7 @@ def plan_snfs(rng: np.random.Generator, facility_count: int, planted_chains: int
 
     # Planted chains first (2-3 facilities each), then chains of 2 + geometric size up to 60% of facilities.
     sizes = [int(rng.integers(2, 4)) for _ in range(2 * planted_chains)]
-    while sum(sizes) < 0.6 * facility_count:
+    while sum(sizes) < 0.6 * facility_count or len(sizes) < 2 * planted_chains + 3:
         sizes.append(min(2 + int(rng.geometric(0.15)), 300))
     position = 0
     for chain, size in enumerate(sizes):
@@ -119,12 +119,14 @@ def plan_snfs(rng: np.random.Generator, facility_count: int, planted_chains: int
                             ("LLC - OWNER", "MANAGEMENT SERVICES COMPANY - OWNER", "FOR PROFIT - OWNER"))
         plan.operating_company[chain] = opco
         chain_people[chain] = [_person(rng, ids) for _ in range(int(rng.integers(4, 16)))]
-        if chain >= 2 * planted_chains and rng.random() < 0.5:
+        # The first three unplanted chains always have upper levels, so small outputs show them too.
+        first_unplanted = chain - 2 * planted_chains
+        if first_unplanted >= 0 and (first_unplanted < 3 or rng.random() < 0.5):
             holding = Organization(ids.associate(), ids.enrollment(), holding_names[chain], state,
                                    ("HOLDING COMPANY - OWNER", "PARENT COMPANY - OWNER", "FOR PROFIT - OWNER"))
             plan.owner_rows.append(_org_row(rng, opco, holding, "34", "100"))
             opco.kinds = opco.kinds + ("OWNED BY ANOTHER ORG OR INDIVIDUAL - OWNER",)
-            if rng.random() < 0.3:
+            if first_unplanted == 0 or rng.random() < 0.3:
                 equity = Organization(ids.associate(), ids.enrollment(), holding.name.replace("HOLDINGS", "EQUITY FUND"),
                                       "NY", ("PRIVATE EQUITY COMPANY - OWNER", "FOR PROFIT - OWNER"))
                 plan.owner_rows.append(_org_row(rng, holding, equity, "34", "80"))
@@ -142,7 +144,7 @@ def plan_snfs(rng: np.random.Generator, facility_count: int, planted_chains: int
             people = []
         if chain >= 0 or rng.random() < 0.7:
             plan.owner_rows.append(_org_row(rng, target, owner, "34", "100"))
-        if rng.random() < 0.1:
+        if facility == facility_count - 1 or rng.random() < 0.1:
             bank = banks[int(rng.integers(0, len(banks)))]
             plan.owner_rows.append(_org_row(rng, target, bank, "36", ""))
         own_people = [_person(rng, ids) for _ in range(1 + int(rng.poisson(5)))]
