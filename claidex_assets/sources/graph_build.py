@@ -25,12 +25,16 @@ Rules:
 
 from __future__ import annotations
 
+import datetime as dt
+import fnmatch
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import polars as pl
+import psycopg
 
+from claidex_assets.errors import InputDataError
 from claidex_assets.npi import valid_npi_expr
 from claidex_assets.ownership.schema import ENTITY_NODES, GraphSnapshot
 from claidex_assets.sources.leie import normalized_business_name_expr
@@ -196,3 +200,74 @@ def build_graph_snapshot(
     )
     log.info("built ownership graph: %s", report.as_dict())
     return snapshot, report
+
+
+SNF_OWNER_PATTERNS = ("*snf*all*owners*.csv",)
+SNF_ENROLLMENT_PATTERNS = ("*snf*enrollments*.csv",)
+PROVIDER_QUERY = "SELECT npi, display_name FROM providers"
+EXCLUSION_QUERY = "SELECT exclusion_id, npi, reinstated, business_name, business_name_normalized, state FROM exclusions"
+
+
+def read_graph_inputs(conn: psycopg.Connection) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Read the providers and exclusions the graph needs from Postgres."""
+    from claidex_assets.postgres import copy_query_out, require_tables
+
+    require_tables(conn, ["providers", "exclusions"])
+    providers = copy_query_out(conn, PROVIDER_QUERY, schema={"npi": pl.Utf8, "display_name": pl.Utf8})
+    exclusions = copy_query_out(conn, EXCLUSION_QUERY, schema={"exclusion_id": pl.Utf8, "npi": pl.Utf8, "reinstated": pl.Boolean})
+    return providers, exclusions
+
+
+def find_snf_files(directory: Path) -> tuple[Path, Path]:
+    """Return the (All Owners, Enrollments) files of a folder, matched by the CMS file names."""
+
+    def find(patterns: tuple[str, ...], what: str) -> Path:
+        matches = sorted(p for p in Path(directory).iterdir() if any(fnmatch.fnmatch(p.name.lower(), x) for x in patterns))
+        if not matches:
+            raise InputDataError(f"no {what} file in {directory}; expected a name like {patterns[0]}")
+        return matches[-1]
+
+    return find(SNF_OWNER_PATTERNS, "SNF All Owners"), find(SNF_ENROLLMENT_PATTERNS, "SNF Enrollments")
+
+
+@dataclass
+class LoadAllResult:
+    """Reports of loading a folder of source files: one per file, and the ownership graph's."""
+
+    source_reports: list = field(default_factory=list)
+    graph_report: OwnershipReport | None = None
+    snapshot: GraphSnapshot | None = None
+
+
+def load_all(data_dir: str | Path, conn: psycopg.Connection, csv_dir: str | Path | None) -> LoadAllResult:
+    """Load every source file of ``data_dir`` into Postgres, then build the ownership graph.
+
+    Files are recognised by their public names (a generated folder has all
+    of them). The graph is written as Neo4j import CSV files to ``csv_dir``
+    when it is given.
+    """
+    from claidex_assets.postgres import apply_schema
+    from claidex_assets.sources.commands import FILE_PATTERNS, LOADERS, source_of_file
+
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise InputDataError(f"folder not found: {data_dir}; pass the folder that holds the source CSV files")
+    apply_schema(conn)
+    run_id = "load-all-" + dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    order = list(FILE_PATTERNS)
+    jobs = sorted(
+        ((source, path) for path in data_dir.iterdir() if path.is_file() and (source := source_of_file(path))),
+        key=lambda job: (order.index(job[0]), job[1].name),
+    )
+    result = LoadAllResult()
+    for source, path in jobs:
+        result.source_reports.append(LOADERS[source](conn, path, None, run_id=run_id))
+
+    providers, exclusions = read_graph_inputs(conn)
+    owners_path, enrollments_path = find_snf_files(data_dir)
+    result.snapshot, result.graph_report = build_graph_snapshot(providers, exclusions, owners_path, enrollments_path)
+    if csv_dir is not None:
+        from claidex_assets.ownership.import_csv import write_import_csv
+
+        write_import_csv(result.snapshot, Path(csv_dir))
+    return result
