@@ -53,7 +53,10 @@ class OwnershipBulk:
         """Serialise to bytes; equal bulks give equal bytes (Arrow IPC, zstd-compressed)."""
         buffer = io.BytesIO()
         buffer.write(_FORMAT_TAG)
-        self.facilities.write_ipc(buffer, compression="zstd")
+        # One record batch and plain (non-view) strings: polars' string-view
+        # buffers keep the layout of how a frame was built, so equal frames
+        # could otherwise serialise to different bytes.
+        self.facilities.rechunk().write_ipc(buffer, compression="zstd", compat_level=pl.CompatLevel.oldest())
         return buffer.getvalue()
 
     @classmethod
@@ -116,9 +119,8 @@ def chain_links(snapshot: GraphSnapshot, graph: OwnershipGraph, chain_entities: 
         provider_nodes["npi"].unique().sort().to_frame().with_row_index("npi_id")
         .with_columns(pl.col("npi_id").cast(pl.Int64))
     )
-    entities = (
-        graph.entities.filter(pl.col("index").is_in(pl.Series(sorted(chain_entities), dtype=pl.Int64)))
-    )
+    members = pl.DataFrame({"index": sorted(chain_entities)}, schema={"index": pl.Int64})
+    entities = graph.entities.join(members, on="index", how="semi")
 
     by_npi = entities.join(npi_ids, on="npi").select(pl.col("index").alias("entity"), "npi_id")
     by_name = _name_links(provider_nodes.join(npi_ids, on="npi"), entities)

@@ -217,6 +217,8 @@ def chain_features_for_range(
     Raises ValueError when one NPI appears with two display names.
     """
     providers = _providers_within(providers_in_range, npi_range)
+    if providers.height == 0:
+        return pl.DataFrame(schema=OWNERSHIP_FEATURES)
     facilities = bulk.facilities.with_row_index("rank").with_columns(pl.col("rank").cast(pl.Int64))
     matched = providers.with_columns(rank=_facility_ranks(bulk, facilities, providers))
     features = matched.join(facilities.drop("npi"), on="rank", how="left").select(

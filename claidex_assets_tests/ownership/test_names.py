@@ -1,0 +1,115 @@
+import numpy as np
+import polars as pl
+import pytest
+from hypothesis import given, strategies as st
+
+from claidex_assets.ownership import names
+from claidex_assets.ownership.names import find_containments, first_containing_text, name_key_expr
+
+
+def keys_of(values: list[str | None]) -> list[str | None]:
+    return pl.DataFrame({"name": values}, schema={"name": pl.Utf8}).select(name_key_expr("name"))["name"].to_list()
+
+
+def pairs_of(patterns: list[str], texts: list[str | None]) -> set[tuple[int, int]]:
+    pattern_index, text_index = find_containments(patterns, texts)
+    return set(zip(pattern_index.tolist(), text_index.tolist()))
+
+
+def test_name_key_trims_and_lowercases():
+    assert keys_of(["  Arbor Glen  ", "ARBOR GLEN", "\tarbor glen\n"]) == ["arbor glen"] * 3
+
+
+def test_name_key_keeps_inner_whitespace():
+    # Only the ends are trimmed; two inner spaces stay two spaces.
+    assert keys_of(["Arbor  Glen"]) == ["arbor  glen"]
+
+
+def test_name_key_length_guard():
+    # "abc" has 3 characters after trimming, so it never matches; "abcd" has 4.
+    assert keys_of(["abc", "  abc  ", "abcd", " ABCD "]) == [None, None, "abcd", "abcd"]
+
+
+def test_name_key_null_and_empty():
+    assert keys_of([None, "", "   "]) == [None, None, None]
+
+
+def test_name_key_counts_code_points():
+    # "äöüß" is 4 code points (8 bytes in UTF-8), so it is long enough.
+    assert keys_of(["ÄÖÜß", "ÄÖÜ"]) == ["äöüß", None]
+
+
+def test_containments_basic_pairs():
+    patterns = ["oak manor", "manor", "pine"]
+    texts = ["oak manor east", "pine ridge", "birch hall", None, "manor of oak manor"]
+    # text 0 contains "oak manor" and its suffix "manor"; text 1 contains
+    # "pine"; text 4 contains "manor" twice and "oak manor" once, each
+    # reported once; the null text 3 matches nothing.
+    assert pairs_of(patterns, texts) == {(0, 0), (1, 0), (2, 1), (0, 4), (1, 4)}
+
+
+def test_containments_sorted_by_text_then_pattern():
+    pattern_index, text_index = find_containments(["bbbb", "aaaa"], ["aaaa bbbb", "bbbb", "aaaa"])
+    assert text_index.tolist() == [0, 0, 1, 2]
+    assert pattern_index.tolist() == [0, 1, 0, 1]
+
+
+def test_containments_reject_across_joint():
+    # Texts are scanned joined by the joint character, so a pattern that holds
+    # it would otherwise match across two neighbouring names: "ab" + joint +
+    # "cd" contains "b\x00c", but neither name does. The third name holds the
+    # character itself and does contain the pattern.
+    pattern = "b" + names._JOINT + "c"
+    assert pairs_of([pattern], ["ab", "cd", "xb" + names._JOINT + "cx"]) == {(0, 2)}
+
+
+def test_containments_reject_pattern_ending_at_joint():
+    pattern = "ab" + names._JOINT
+    assert pairs_of([pattern], ["ab", "cd"]) == set()
+
+
+def test_containments_non_ascii_positions():
+    # Multi-byte characters before a match must not shift it into the next name.
+    assert pairs_of(["über", "haus"], ["ßüüüber", "xhaus", "üb"]) == {(0, 0), (1, 1)}
+
+
+def test_containments_across_batches(monkeypatch):
+    monkeypatch.setattr(names, "_TEXT_BATCH", 2)
+    texts = ["none", "oak manor", "x", "y", "oak manor west"]
+    assert pairs_of(["oak manor"], texts) == {(0, 1), (0, 4)}
+
+
+def test_containments_empty_inputs():
+    assert pairs_of([], ["abcd"]) == set()
+    assert pairs_of(["abcd"], []) == set()
+
+
+def test_containments_reject_duplicate_pattern():
+    with pytest.raises(ValueError, match="duplicate name pattern 'abcd'"):
+        find_containments(["abcd", "abcd"], ["abcd"])
+
+
+def test_containments_reject_empty_pattern():
+    with pytest.raises(ValueError, match="empty name pattern"):
+        find_containments(["abcd", ""], ["abcd"])
+
+
+def test_first_containing_text_picks_smallest_index():
+    # "care" is in texts 1 and 3, so 1; "pine" is in none, so -1.
+    first = first_containing_text(["care", "pine", "west"], ["oak", "elm care", "oak west", "care west"])
+    assert first.tolist() == [1, -1, 2]
+    assert first.dtype == np.int64
+
+
+@given(
+    st.lists(st.text(alphabet="ab\x00é", min_size=1, max_size=4), max_size=6, unique=True),
+    st.lists(st.one_of(st.none(), st.text(alphabet="ab\x00é", max_size=10)), max_size=8),
+)
+def test_containments_match_brute_force(patterns, texts):
+    expected = {
+        (p, t)
+        for p, pattern in enumerate(patterns)
+        for t, text in enumerate(texts)
+        if text is not None and pattern in text
+    }
+    assert pairs_of(patterns, texts) == expected
