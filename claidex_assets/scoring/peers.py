@@ -1,0 +1,243 @@
+"""Peer groups, robust z-scores, payment growth and the payments-per-claim percentile.
+
+Peer rules, applied per year and always over the whole population:
+
+- An eligible peer is a provider-year with total claims >= 100.
+- The primary group is the eligible peers with the same (taxonomy_10, state,
+  year). With fewer than 50 members the fallback group replaces it: the
+  eligible peers with the same (taxonomy_10, year) in any state. With no
+  eligible peer at all the level is 'none' and every z is 0.
+- Every provider-year gets a z against its group, eligible or not.
+
+Growth g_t = (P_t - P_{t-1}) / max(P_{t-1}, 1) exists only when the provider
+has payment rows in both t and t-1 inside the window; a gap year leaves it
+null. Growth values form their own groups with the same rules, where a
+growth value is a peer value when its provider-year t is eligible.
+
+NaN and zero-scale policy: see :mod:`claidex_assets.scoring.stats`. A group
+whose members share one value has MAD = 0 and gives z = 0 at that value and
+z = +/-5 elsewhere. z is 0, never NaN, for a value without a group, and
+z_growth is null where growth is null.
+
+Group keys are integer ids built from categorical codes of taxonomy_10 and
+state plus the year, so the group_by, joins and sorts on about 6.5M
+provider-years stay cheap.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import polars as pl
+
+from claidex_assets.scoring.metrics import (
+    add_billing_metrics,
+    aggregate_provider_years,
+    resolve_taxonomy_and_state,
+)
+from claidex_assets.scoring.schemas import PAYMENTS, PEER_METRICS, PROVIDERS, check_schema
+from claidex_assets.scoring.stats import median_and_mad, robust_z
+
+logger = logging.getLogger(__name__)
+
+WINDOW_YEARS = 5
+ELIGIBLE_MIN_CLAIMS = 100.0
+STATE_GROUP_MIN_PEERS = 50
+
+LEVEL_STATE = "state"
+LEVEL_TAXONOMY = "taxonomy"
+LEVEL_NONE = "none"
+
+BILLING_VALUES = ("x1", "x2", "x3")
+GROWTH_VALUE = "growth"
+
+
+def compute_peer_metrics(payments: pl.DataFrame, providers: pl.DataFrame) -> pl.DataFrame:
+    """Compute the provider-year metrics and peer z-scores for the window T-4..T.
+
+    ``payments`` has one row per (npi, year, program) of the combined payments
+    view and ``providers`` one row per NPI. Returns one row per provider-year
+    of a valid NPI, with the columns of ``PEER_METRICS``, sorted by (npi, year).
+    ``m1_percentile`` is set on each provider's most recent year only.
+    """
+    payments = check_schema(payments, PAYMENTS, "payments")
+    providers = check_schema(providers, PROVIDERS, "providers")
+
+    window_end = payments.get_column("year").max()
+    if window_end is None:
+        logger.warning("payments has no row with a year; returning empty peer metrics")
+        return pl.DataFrame(schema=PEER_METRICS)
+    window_start = window_end - (WINDOW_YEARS - 1)
+    window = payments.lazy().filter(pl.col("year").is_between(window_start, window_end))
+
+    years = aggregate_provider_years(window, window_start)
+    years = resolve_taxonomy_and_state(years, window, providers, window_start)
+    years = add_billing_metrics(years).with_columns(
+        pl.lit(window_end, pl.Int32).alias("window_end_year"),
+        (pl.col("claims") >= ELIGIBLE_MIN_CLAIMS).alias("eligible"),
+    )
+    years = _add_growth(years)
+    years = _add_group_ids(years, window_start)
+    years = _add_z_scores(years)
+    years = _add_m1_percentile(years)
+    logger.info(
+        "peer metrics: %s provider-years of %s NPIs in %s..%s",
+        years.height,
+        years.get_column("npi_number").n_unique(),
+        window_start,
+        window_end,
+    )
+    return years.with_columns(pl.col("taxonomy_10", "state").cast(pl.Utf8)).select(list(PEER_METRICS))
+
+
+def _add_growth(years: pl.DataFrame) -> pl.DataFrame:
+    """Add year-over-year payment growth on a frame sorted by (npi, year)."""
+    previous = pl.col("payments").shift(1)
+    same_provider = pl.col("npi_number") == pl.col("npi_number").shift(1)
+    consecutive = same_provider & (pl.col("year").shift(1) == pl.col("year") - 1)
+    growth = (pl.col("payments") - previous) / pl.max_horizontal(previous, pl.lit(1.0))
+    return years.with_columns(pl.when(consecutive).then(growth).otherwise(None).alias(GROWTH_VALUE))
+
+
+def _add_group_ids(years: pl.DataFrame, window_start: int) -> pl.DataFrame:
+    """Add integer keys ``_state_group`` (taxonomy_10, state, year) and ``_taxonomy_group`` (taxonomy_10, year)."""
+    year_offset = (pl.col("year") - window_start).cast(pl.Int64)
+    taxonomy_code = pl.col("taxonomy_10").to_physical().cast(pl.Int64)
+    state_code = pl.col("state").to_physical().cast(pl.Int64)
+    # Codes are below 2**32, so the year offset (0..4) fits in the low 3 bits
+    # and the state code in the next 32 bits.
+    return years.with_columns(
+        (taxonomy_code * 8 + year_offset).alias("_taxonomy_group"),
+        ((taxonomy_code * 2**32 + state_code) * 8 + year_offset).alias("_state_group"),
+    )
+
+
+def _group_statistics(years: pl.DataFrame, key: str, prefix: str) -> pl.LazyFrame:
+    """Member counts, medians and MADs of every peer value per group, in one group_by."""
+    # Members are the eligible provider-years. Median and count skip the null
+    # growth of a provider-year without a previous year, so the same pass
+    # serves the growth members. Sorting by the key first makes each group a
+    # contiguous slice, which the median aggregation reads much faster.
+    members = (
+        years.lazy()
+        .filter("eligible")
+        .select(key, *BILLING_VALUES, GROWTH_VALUE)
+        .sort(key)
+        .with_columns(pl.col(key).set_sorted())
+    )
+    aggregations = [
+        pl.col("x1").count().cast(pl.Int32).alias("billing_count"),
+        pl.col(GROWTH_VALUE).count().cast(pl.Int32).alias("growth_count"),
+    ]
+    for column in (*BILLING_VALUES, GROWTH_VALUE):
+        aggregations.extend(median_and_mad(column))
+    statistics = members.group_by(key).agg(aggregations)
+    return statistics.select(key, pl.all().exclude(key).name.prefix(prefix))
+
+
+def _add_z_scores(years: pl.DataFrame) -> pl.DataFrame:
+    """Pick each provider-year's billing and growth peer group and add z1..z3 and z_growth."""
+    state_stats, taxonomy_stats = pl.collect_all(
+        [
+            _group_statistics(years, "_state_group", "_s_"),
+            _group_statistics(years, "_taxonomy_group", "_t_"),
+        ]
+    )
+    years = years.join(state_stats, on="_state_group", how="left", maintain_order="left").join(
+        taxonomy_stats, on="_taxonomy_group", how="left", maintain_order="left"
+    )
+
+    years = years.with_columns(
+        _level("billing_count").alias("peer_group_level"),
+        _level("growth_count").alias("growth_group_level"),
+    ).with_columns(
+        _pick("peer_group_level", "billing_count", 0).cast(pl.Int32).alias("peer_count"),
+        _pick("growth_group_level", "growth_count", 0).cast(pl.Int32).alias("growth_peer_count"),
+    )
+
+    z_scores = []
+    for index, column in enumerate(BILLING_VALUES, start=1):
+        z_scores.append(_z_against_group(column, "peer_group_level").alias(f"z{index}"))
+    z_scores.append(_z_against_group(GROWTH_VALUE, "growth_group_level").alias("z_growth"))
+    years = years.with_columns(z_scores)
+    return years.drop(pl.selectors.starts_with("_s_", "_t_"))
+
+
+def _level(count: str) -> pl.Expr:
+    state_count = pl.col(f"_s_{count}").fill_null(0)
+    taxonomy_count = pl.col(f"_t_{count}").fill_null(0)
+    return (
+        pl.when(state_count >= STATE_GROUP_MIN_PEERS)
+        .then(pl.lit(LEVEL_STATE))
+        .when(taxonomy_count > 0)
+        .then(pl.lit(LEVEL_TAXONOMY))
+        .otherwise(pl.lit(LEVEL_NONE))
+    )
+
+
+def _pick(level: str, statistic: str, default: object) -> pl.Expr:
+    """The group statistic at the provider-year's level; ``default`` at level 'none'."""
+    return (
+        pl.when(pl.col(level) == LEVEL_STATE)
+        .then(pl.col(f"_s_{statistic}"))
+        .when(pl.col(level) == LEVEL_TAXONOMY)
+        .then(pl.col(f"_t_{statistic}"))
+        .otherwise(pl.lit(default))
+    )
+
+
+def _z_against_group(column: str, level: str) -> pl.Expr:
+    median = _pick(level, f"{column}_median", None)
+    mad = _pick(level, f"{column}_mad", None)
+    return robust_z(pl.col(column), median, mad)
+
+
+def _add_m1_percentile(years: pl.DataFrame) -> pl.DataFrame:
+    """Add the m1 percentile within the peer group on each provider's most recent year.
+
+    The share of the group's members with a strictly lower m1, times 100.
+    A member (an eligible provider-year) is compared with the other n - 1
+    members, which is SQL PERCENT_RANK; a non-member is compared with all n.
+    A member of a group of one gets 0. Level 'none' and older years get null.
+    """
+    latest = (pl.col("npi_number") != pl.col("npi_number").shift(-1)).fill_null(True)
+    indexed = years.lazy().with_row_index("_row")
+    group = (
+        pl.when(pl.col("peer_group_level") == LEVEL_STATE)
+        .then(pl.col("_state_group") * 2)
+        .otherwise(pl.col("_taxonomy_group") * 2 + 1)
+    )
+    queries = indexed.filter(latest & (pl.col("peer_group_level") != LEVEL_NONE)).select(
+        group.alias("_group"), "m1", pl.lit(0, pl.UInt32).alias("_member"), "_row"
+    )
+    queried = queries.select("_group").unique()
+    members = pl.concat(
+        [
+            indexed.filter("eligible").select((pl.col("_state_group") * 2).alias("_group"), "m1"),
+            indexed.filter("eligible").select((pl.col("_taxonomy_group") * 2 + 1).alias("_group"), "m1"),
+        ]
+    ).join(queried, on="_group", how="semi")
+    members = members.with_columns(pl.lit(1, pl.UInt32).alias("_member"), pl.lit(None, pl.UInt32).alias("_row"))
+
+    # A stable sort by m1 with the queries concatenated first puts each query
+    # before the members with an equal m1, so the running member count within
+    # the group at a query row is the number of members with a strictly lower m1.
+    lower = (
+        pl.concat([queries, members])
+        .sort("m1", maintain_order=True)
+        .with_columns(pl.col("_member").cum_sum().over("_group").alias("_lower"))
+        .filter(pl.col("_member") == 0)
+        .select("_row", "_lower")
+        .collect()
+    )
+    years = years.with_row_index("_row").join(lower, on="_row", how="left", maintain_order="left")
+
+    denominator = pl.when(pl.col("eligible")).then(pl.col("peer_count") - 1).otherwise(pl.col("peer_count"))
+    percentile = (
+        pl.when(pl.col("_lower").is_null())
+        .then(None)
+        .when(denominator <= 0)
+        .then(0.0)
+        .otherwise(100.0 * pl.col("_lower") / denominator)
+    )
+    return years.with_columns(percentile.alias("m1_percentile")).drop("_row", "_lower")

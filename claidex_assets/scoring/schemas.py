@@ -1,0 +1,110 @@
+"""Column schemas of the scoring engine's inputs and of each stage's output.
+
+Inputs are checked at the boundary with
+:func:`claidex_assets.ownership.schema.check_schema`, which raises naming the
+missing or mistyped column. Extra input columns are allowed and ignored.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from claidex_assets.ownership.schema import OWNERSHIP_FEATURES, check_schema
+
+# Program names in the payments view, in alphabetical order (ties between
+# programs resolve to the first of these).
+PROGRAMS = ("Medicaid", "Medicare", "MedicarePartD")
+PROGRAM_PAYMENT_COLUMNS = {
+    "Medicaid": "payments_medicaid",
+    "Medicare": "payments_medicare",
+    "MedicarePartD": "payments_medicare_part_d",
+}
+
+# Taxonomy or state value used when nothing is known.
+UNKNOWN = "Unknown"
+
+PAYMENTS = {
+    "npi": pl.Utf8,
+    "year": pl.Int32,
+    "program": pl.Utf8,
+    "payments": pl.Float64,
+    "claims": pl.Float64,
+    "beneficiaries": pl.Float64,
+    "taxonomy": pl.Utf8,
+    "state": pl.Utf8,
+}
+
+PROVIDERS = {"npi": pl.Utf8, "display_name": pl.Utf8, "taxonomy_1": pl.Utf8, "state": pl.Utf8}
+
+EXCLUSIONS = {"exclusion_id": pl.Utf8, "npi": pl.Utf8, "reinstated": pl.Boolean}
+
+PEER_METRICS = {
+    "npi": pl.Utf8,
+    "year": pl.Int32,
+    "window_end_year": pl.Int32,
+    "payments": pl.Float64,
+    "claims": pl.Float64,
+    "beneficiaries": pl.Float64,
+    "payments_medicaid": pl.Float64,
+    "payments_medicare": pl.Float64,
+    "payments_medicare_part_d": pl.Float64,
+    "m1": pl.Float64,
+    "m2": pl.Float64,
+    "m3": pl.Float64,
+    "x1": pl.Float64,
+    "x2": pl.Float64,
+    "x3": pl.Float64,
+    "taxonomy_10": pl.Utf8,
+    "state": pl.Utf8,
+    "eligible": pl.Boolean,
+    "peer_group_level": pl.Utf8,
+    "peer_count": pl.Int32,
+    "z1": pl.Float64,
+    "z2": pl.Float64,
+    "z3": pl.Float64,
+    "growth": pl.Float64,
+    "growth_group_level": pl.Utf8,
+    "growth_peer_count": pl.Int32,
+    "z_growth": pl.Float64,
+    "m1_percentile": pl.Float64,
+}
+
+COMPONENT_SCORES = {
+    "npi": pl.Utf8,
+    "billing_outlier_score": pl.Float64,
+    "billing_outlier_percentile": pl.Float64,
+    "ownership_chain_risk": pl.Float64,
+    "payment_trajectory_score": pl.Float64,
+    "payment_trajectory_zscore": pl.Float64,
+    "exclusion_proximity_score": pl.Float64,
+    "program_concentration_score": pl.Float64,
+    "peer_taxonomy": pl.Utf8,
+    "peer_state": pl.Utf8,
+    "peer_count": pl.Int32,
+    "data_window_years": pl.List(pl.Int32),
+    "top_program": pl.Utf8,
+    "chain_excluded_count": pl.Int64,
+    "r_raw": pl.Float64,
+}
+
+CALIBRATED_SCORES = {
+    **COMPONENT_SCORES,
+    "risk_score": pl.Float64,
+    "risk_label": pl.Utf8,
+    "flags": pl.List(pl.Utf8),
+    "components": pl.Utf8,
+}
+
+__all__ = [
+    "CALIBRATED_SCORES",
+    "COMPONENT_SCORES",
+    "EXCLUSIONS",
+    "OWNERSHIP_FEATURES",
+    "PAYMENTS",
+    "PEER_METRICS",
+    "PROGRAMS",
+    "PROGRAM_PAYMENT_COLUMNS",
+    "PROVIDERS",
+    "UNKNOWN",
+    "check_schema",
+]
