@@ -50,7 +50,7 @@ PINNED_PACKAGES = (
 CONTAINER_MODULES = frozenset({"__init__.py", "errors.py", "modal_app.py", "npi.py"})
 CONTAINER_PACKAGES = ("ownership",)
 
-# Where the bulk Volume is mounted in the container, and the file names of one
+# Mount path of the bulk Volume in the container, and the file names in one
 # run's folder on it.
 BULK_MOUNT = PurePosixPath("/bulk")
 BULK_FILE = "ownership_bulk.bin"
@@ -197,10 +197,10 @@ bulk_volume = modal.Volume.from_name(SETTINGS.volume_name, create_if_missing=Tru
     **SETTINGS.function_options(),
 )
 def ownership_partition(partition_key: str, bulk_ref: str) -> tuple[str, bytes, float]:
-    """Compute one NPI-range partition; ``bulk_ref`` is the run's bulk folder as the container sees it."""
+    """Compute one NPI-range partition; ``bulk_ref`` is the run's bulk folder as mounted in the container."""
     bulk_dir = Path(bulk_ref)
     if not bulk_dir.is_dir() and not modal.is_local():
-        # A container that started before the upload was committed sees an
+        # A container that started before the upload was committed reads an
         # older state of the Volume until it reloads.
         bulk_volume.reload()
     return compute_partition_from_volume(partition_key, bulk_dir)
