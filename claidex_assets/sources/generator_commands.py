@@ -45,6 +45,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also write the graph to Neo4j over Bolt, using NEO4J_URI, NEO4J_USER, NEO4J_PASSWORD, NEO4J_DATABASE",
     )
     graph.add_argument(
+        "--replace", action="store_true",
+        help="with --neo4j, delete every node of NEO4J_DATABASE first; without it, nodes missing from the new "
+        "graph stay",
+    )
+    graph.add_argument(
         "--data-dir", type=Path, default=None,
         help="folder of the embedded Postgres server, used when CLAIDEX_POSTGRES_URL is unset "
         "(default: $CLAIDEX_DATA_DIR or ./.claidex)",
@@ -108,6 +113,9 @@ def run_load_graph(args: argparse.Namespace) -> int:
 
         driver = neo4j_graph.open_driver(settings["uri"], settings["user"], settings["password"], settings["database"])
         try:
+            if args.replace:
+                deleted = neo4j_graph.clear_graph(driver, database=settings["database"])
+                print(f"deleted {deleted:,} nodes from Neo4j before writing")
             neo4j_graph.write_graph(driver, snapshot, database=settings["database"])
         finally:
             driver.close()
