@@ -145,13 +145,14 @@ def _check_program_rows(sums: pl.DataFrame, window: pl.LazyFrame) -> None:
             f"payments: {unknown.height} provider-years have rows with an unknown program "
             f"{names}; expected one of {list(PROGRAMS)}. Quarantine those rows before scoring."
         )
-    duplicated = sums.filter(pl.max_horizontal(f"_rows_{i}" for i in range(len(PROGRAMS))) > 1)
+    # Rows with a malformed NPI share the null key; they are dropped, not checked.
+    repeated = pl.max_horizontal(f"_rows_{i}" for i in range(len(PROGRAMS))) > 1
+    duplicated = sums.filter(repeated & pl.col("_key").is_not_null())
     if duplicated.height:
-        key = duplicated.get_column("_key").drop_nulls().min()
-        example = "an invalid NPI" if key is None else f"npi {key // _YEAR_SLOTS}"
+        key = duplicated.get_column("_key").min()
         raise ValueError(
             f"payments: {duplicated.height} provider-years have more than one row for the same "
-            f"program, for example {example}; the input must hold one row per "
+            f"program, for example npi {key // _YEAR_SLOTS}; the input must hold one row per "
             f"(npi, year, program). Deduplicate or quarantine them before scoring."
         )
 
