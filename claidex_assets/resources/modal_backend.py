@@ -240,6 +240,8 @@ class ModalBackend(dg.ConfigurableResource):
     @contextmanager
     def _open_run(self, bulk_path: Path, providers_path: Path) -> Iterator[ModalRun]:
         """Run the app, upload the bulk inputs once, and remove them when the caller is done."""
+        # NOTE: tests replace this method; app.run, the Volume upload and the
+        # removal have not run against a Modal account from this repository.
         from claidex_assets import modal_app
 
         with modal_app.app.run(name=self.app_name, environment_name=self.environment):

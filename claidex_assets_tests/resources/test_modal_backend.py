@@ -357,8 +357,14 @@ def test_backend_overrides_only_set_limits():
         "memory": 1024,
         "cpu": 2.0,
     }
-    # with_options accepts them without contacting Modal.
-    modal_app.ownership_partition.with_options(**backend.function_overrides())
+    # with_options builds the variant without contacting Modal. It keeps the
+    # bulk Volume mount, and retries=0 is kept rather than read as unset.
+    info = modal_app.ownership_partition.with_options(**backend.function_overrides()).info()
+    assert info.max_retries == 0
+    assert info.timeout == 90
+    assert info.memory_mib == 1024
+    assert info.cpu == 2.0
+    assert list(info.volumes) == ["/bulk"]
 
 
 def test_backend_fields_have_descriptions():
