@@ -43,7 +43,7 @@ def _partition_fingerprint(bulk_digest: str, providers: pl.DataFrame) -> str:
     """Hash what one partition's result depends on: the prepared graph, its providers and the code version."""
     digest = hashlib.sha256(f"{OWNERSHIP_CODE_VERSION}:{bulk_digest}:{providers.height}".encode())
     if providers.height:
-        row_hashes = providers.hash_rows(seed=0, seed_1=1, seed_2=2, seed_3=3)
+        row_hashes = providers.hash_rows(seed=0)
         digest.update(row_hashes.to_numpy().tobytes())
     return digest.hexdigest()
 
@@ -58,16 +58,16 @@ def build_ownership_chain_features(partitions_def: dg.PartitionsDefinition) -> d
         backfill_policy=dg.BackfillPolicy.single_run(),
         code_version=OWNERSHIP_CODE_VERSION,
         kinds={"polars"},
-        required_resource_keys={"compute_backend"},
+        required_resource_keys={"compute_backend", "storage"},
     )
     def ownership_chain_features(
         context: dg.AssetExecutionContext,
-        storage: DataDirResource,
         provider_extract: pl.DataFrame,
         ownership_graph_snapshot: GraphSnapshot,
     ) -> None:
         """Chain size, excluded chain members and owner-level exclusion per provider, by NPI range."""
         started = time.perf_counter()
+        storage: DataDirResource = context.resources.storage
         keys = sorted(context.partition_keys)
         providers = provider_extract.select("npi", "display_name").sort("npi")
 
