@@ -136,14 +136,16 @@ def generate(out_dir: str | Path, scale: str | float = "small", seed: int = 0, r
             frame = tables.partd_frame(pop, provider, years, amounts)
         else:
             frame = tables.medicaid_frame(pop, provider, years, amounts, streams[7])
-        protected = frame[frame.columns[0]].cast(pl.Int64).is_in(protected_npis).to_numpy()
+        npi_column = PAYMENT_QUIRKS[table]["invalid_npi"]
+        protected = frame[npi_column].cast(pl.Int64).is_in(protected_npis).to_numpy()
         result = inject(frame, streams[8], PAYMENT_QUIRKS[table], QUIRK_RATE, QUIRK_MINIMUM, protected)
         builder.add_payment_table(table, result)
         log.info("wrote %s: %s rows", table, result.frame.height)
 
     nppes = tables.nppes_frame(pop, streams[9])
     protected = np.isin(pop.npi, protected_npis)
-    builder.add_file(formats.NPPES_FILE, "providers", inject(nppes, streams[8], NPPES_QUIRKS, QUIRK_RATE, QUIRK_MINIMUM, protected), quote_all=True)
+    nppes_result = inject(nppes, streams[8], NPPES_QUIRKS, QUIRK_RATE, QUIRK_MINIMUM, protected)
+    builder.add_file(formats.NPPES_FILE, "providers", nppes_result, layout=formats.nppes_columns(), quote_all=True)
     leie = leie_frame(streams[10], linked, leie_count)
     builder.add_file(formats.LEIE_FILE, "exclusions", inject(leie, streams[8], LEIE_QUIRKS, QUIRK_RATE, QUIRK_MINIMUM))
 

@@ -69,16 +69,17 @@ class ManifestBuilder:
             self.samples[table] = _medicaid_samples(frame, result)
             return
         name_of = formats.medicare_file_name if table == "payments_medicare" else formats.partd_file_name
+        layout = formats.MEDICARE_COLUMNS if table == "payments_medicare" else formats.PARTD_COLUMNS
         for data_year in sorted(set(year.tolist())):
             mask = year == data_year
             name = name_of(data_year)
-            size = write_csv(frame.filter(pl.Series(mask)).drop("__year"), self.out_dir / name)
+            size = write_csv(frame.filter(pl.Series(mask)), self.out_dir / name, layout=layout)
             self._record(name, table, result, size, mask, data_year)
         self.tables[table]["expected_rows"] = int((~result.rejected).sum())
         self.samples[table] = [_payment_sample(table, frame.row(int(i), named=True)) for i in _sample_positions(result.clean)]
 
-    def add_file(self, name: str, table: str, result: QuirkResult, quote_all: bool = False) -> None:
-        size = write_csv(result.frame, self.out_dir / name, quote_all=quote_all)
+    def add_file(self, name: str, table: str, result: QuirkResult, layout: list[str] | None = None, quote_all: bool = False) -> None:
+        size = write_csv(result.frame, self.out_dir / name, layout=layout, quote_all=quote_all)
         self._record(name, table, result, size)
         self.tables[table]["expected_rows"] = int((~result.rejected).sum())
         rows = [result.frame.row(int(i), named=True) for i in _sample_positions(result.clean)]

@@ -97,7 +97,7 @@ def inject(
     if protected is not None:
         free &= ~protected
     kinds = np.full(height, "", dtype=object)
-    columns = {name: frame[name].to_list() for name in {c for c in plan.values() if c}}
+    columns = {name: frame[name].clone() for name in {c for c in plan.values() if c}}
     duplicates = np.array([], dtype=np.int64)
 
     for kind, column in plan.items():
@@ -116,12 +116,12 @@ def inject(
             kinds[chosen] = "duplicate_original"
             continue
         kinds[chosen] = kind
-        cells = columns[column]
-        for index in chosen:
-            cells[index] = _transform(kind, cells[index], rng)
+        if count:
+            old = columns[column].gather(chosen).to_list()
+            columns[column] = columns[column].scatter(chosen, [_transform(kind, value, rng) for value in old])
 
     if columns:
-        frame = frame.with_columns(pl.Series(name, values, dtype=pl.Utf8) for name, values in columns.items())
+        frame = frame.with_columns(columns.values())
     if len(duplicates):
         order = np.sort(np.concatenate([np.arange(height), duplicates]), kind="stable")
         is_copy = np.zeros(len(order), dtype=bool)
@@ -132,23 +132,36 @@ def inject(
     return QuirkResult(frame=frame, kinds=kinds)
 
 
-def write_csv(frame: pl.DataFrame, path: Path, *, quote_all: bool = False, encoding: str = "utf-8", chunk_rows: int = 500_000) -> int:
+def write_csv(
+    frame: pl.DataFrame,
+    path: Path,
+    *,
+    layout: list[str] | None = None,
+    quote_all: bool = False,
+    encoding: str = "utf-8",
+    chunk_rows: int = 250_000,
+) -> int:
     """Write ``frame`` (all Utf8) as CSV in chunks and return the byte size.
 
+    ``layout`` lists the file's columns in order; those missing from the
+    frame are written empty.
     Empty strings are written as empty fields, or as ``""`` when ``quote_all``.
     Non-UTF-8 markers become the raw byte 0xE9. With ``encoding='cp1252'``
     the whole file is re-encoded, as the CMS SNF owner files are.
     """
     quote_style = "always" if quote_all else "necessary"
-    if not quote_all:
-        # Polars quotes an empty string to tell it from null; the public files write nothing.
-        frame = frame.with_columns(pl.when(pl.col(c) != "").then(pl.col(c)).alias(c) for c in frame.columns)
+    columns = layout or frame.columns
     marker = NON_UTF8_MARKER.encode("utf-8")
     size = 0
     with open(path, "wb") as handle:
         for start in range(0, max(frame.height, 1), chunk_rows):
             buffer = io.BytesIO()
-            frame.slice(start, chunk_rows).write_csv(
+            chunk = frame.slice(start, chunk_rows)
+            chunk = chunk.select([pl.col(c) if c in chunk.columns else pl.lit("").alias(c) for c in columns])
+            if not quote_all:
+                # Polars quotes an empty string to tell it from null; the public files write nothing.
+                chunk = chunk.with_columns(pl.when(pl.col(c) != "").then(pl.col(c)).alias(c) for c in columns)
+            chunk.write_csv(
                 buffer, include_header=start == 0, quote_style=quote_style, null_value=""
             )
             data = buffer.getvalue()

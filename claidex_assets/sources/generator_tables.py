@@ -1,7 +1,10 @@
 """Build the string frames of each public file from the synthetic population.
 
-Every frame has only Utf8 columns in the public column order, plus a
-``__year`` column on the payment frames that the writer drops.
+Every frame has only Utf8 columns. The wide layouts (NPPES, Medicare,
+Part D) hold only the filled columns, and the writer adds the empty ones
+chunk by chunk, because 300 empty columns of 2 million rows would need
+gigabytes. The payment frames also carry a ``__year`` column that the
+writer drops.
 """
 
 from __future__ import annotations
@@ -71,8 +74,7 @@ def nppes_frame(pop: Population, rng: np.random.Generator) -> pl.DataFrame:
         "Is Sole Proprietor": _text(np.where(individual, "N", blank)),
         "Is Organization Subpart": _text(np.where(individual, blank, "N")),
     }
-    frame = pl.DataFrame(values)
-    return frame.select([pl.col(c) if c in values else pl.lit("").alias(c) for c in formats.nppes_columns()])
+    return pl.DataFrame(values)
 
 
 def _payment_common(pop: Population, provider: np.ndarray, year: np.ndarray, prefix: str) -> dict[str, pl.Series]:
@@ -110,8 +112,7 @@ def medicare_frame(pop: Population, provider: np.ndarray, year: np.ndarray, amou
         "Med_Mdcr_Pymt_Amt": _amount(amounts["paid"]),
         "Drug_Sprsn_Ind": _text(np.full(len(provider), "*", dtype=object)),
     })
-    frame = pl.DataFrame(values)
-    return frame.select([pl.col(c) if c in values else pl.lit("").alias(c) for c in formats.MEDICARE_COLUMNS] + ["__year"])
+    return pl.DataFrame(values)
 
 
 def partd_frame(pop: Population, provider: np.ndarray, year: np.ndarray, amounts: dict[str, np.ndarray]) -> pl.DataFrame:
@@ -130,8 +131,7 @@ def partd_frame(pop: Population, provider: np.ndarray, year: np.ndarray, amounts
         "GE65_Tot_Clms": _text(np.where(claims < 60, "", (claims * 0.8).astype(np.int64).astype(str)).astype(object)),
         "Brnd_Sprsn_Flag": _text(np.where(claims < 40, "#", "").astype(object)),
     })
-    frame = pl.DataFrame(values)
-    return frame.select([pl.col(c) if c in values else pl.lit("").alias(c) for c in formats.PARTD_COLUMNS] + ["__year"])
+    return pl.DataFrame(values)
 
 
 def medicaid_frame(pop: Population, provider: np.ndarray, year: np.ndarray, amounts: dict[str, np.ndarray], rng: np.random.Generator) -> pl.DataFrame:
