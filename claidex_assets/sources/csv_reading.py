@@ -30,7 +30,7 @@ from pathlib import Path
 import polars as pl
 
 from claidex_assets.errors import InputDataError
-from claidex_assets.sources.validation import first_reason
+from claidex_assets.sources.validation import MAX_AMOUNT, first_reason
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +228,11 @@ def count(column: str) -> pl.Expr:
     """Parse a text count to Int64 (suppressed cells null); check :func:`not_a_count` first."""
     value = number(column)
     return pl.when(value == value.floor()).then(value).otherwise(None).cast(pl.Int64, strict=False)
+
+
+def too_large(columns: Sequence[str]) -> pl.Expr:
+    """True where any of the text amount columns parses to a value above ``MAX_AMOUNT`` in size."""
+    return pl.any_horizontal([(number(name).abs() > MAX_AMOUNT).fill_null(False) for name in columns])
 
 
 def negative(columns: Sequence[str]) -> pl.Expr:

@@ -71,6 +71,7 @@ def _checks() -> list[tuple[str, pl.Expr]]:
             reasons.NON_NUMERIC_AMOUNT,
             csvr.not_a_number("payments") | csvr.not_a_count("claims") | csvr.not_a_count("beneficiaries"),
         ),
+        (reasons.AMOUNT_OUT_OF_RANGE, csvr.too_large(["payments", "claims", "beneficiaries"])),
         (reasons.NEGATIVE_AMOUNT, csvr.negative(["payments", "claims", "beneficiaries"])),
     ]
 
@@ -89,7 +90,12 @@ def _sum_provider_years(frame: pl.DataFrame) -> pl.DataFrame:
 def parse_medicaid(path: Path, year: int | None = None, *, batch_rows: int = csvr.BATCH_ROWS) -> ParsedSource:
     """Parse and aggregate a Medicaid provider spending file into ``payments_medicaid`` rows.
 
-    With ``year`` set, rows of other claim years are skipped (and counted).
+    Checks, in order: ``undecodable_text``, ``missing_required`` (NPI, claim
+    month or paid amount blank or suppressed), ``invalid_npi``,
+    ``invalid_date`` (no year and month 1-12 in the claim month),
+    ``year_out_of_range``, ``non_numeric_amount``, ``amount_out_of_range``,
+    ``negative_amount``. With ``year`` set, rows of other claim years are
+    skipped (and counted).
     Invalid bytes are not re-decoded here, unlike the text-heavy sources:
     this file holds only codes and numbers, so a row with bytes that are not
     UTF-8 is rejected as ``undecodable_text``.
@@ -168,10 +174,17 @@ def parse_medicaid(path: Path, year: int | None = None, *, batch_rows: int = csv
 def load_medicaid(
     conn: psycopg.Connection, path: Path, year: int | None = None, *, run_id: str | None = None
 ) -> LoadReport:
-    """Load a Medicaid spending file, replacing the rows of every year it holds (or of ``year``)."""
+    """Load a Medicaid spending file, replacing the rows of every year it holds.
+
+    Without ``year``, rows of the years in the file and rows an earlier load
+    of the same file name wrote are replaced. With ``year``, only that
+    year's rows are, so other years loaded from the same file stay.
+    """
     parsed = parse_medicaid(path, year)
-    years = list(parsed.years) if year is None else [year]
-    return store_parsed(
-        conn, parsed, delete_statement=f"DELETE FROM {TABLE} WHERE year = ANY(%s)", delete_params=(years,),
-        run_id=run_id,
-    )
+    if year is None:
+        delete = f"DELETE FROM {TABLE} WHERE year = ANY(%s) OR source_file = %s"
+        params: tuple[object, ...] = (list(parsed.years), parsed.path.name)
+    else:
+        delete = f"DELETE FROM {TABLE} WHERE year = %s"
+        params = (year,)
+    return store_parsed(conn, parsed, delete_statement=delete, delete_params=params, run_id=run_id)

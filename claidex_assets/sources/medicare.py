@@ -66,7 +66,8 @@ def parse_yearly_summary(
 
     Checks, in order: ``missing_required`` (NPI or a required amount blank
     or suppressed), ``invalid_npi``, ``non_numeric_amount`` (an amount that
-    is no number, or a count that is no whole number), ``negative_amount``.
+    is no number, or a count that is no whole number), ``amount_out_of_range``,
+    ``negative_amount``.
     Suppressed optional cells (blank, ``*``, ``#``) load as null. Rows with
     the same NPI collapse when identical and are all rejected as
     ``duplicate_key`` when they differ.
@@ -84,6 +85,7 @@ def parse_yearly_summary(
             reasons.NON_NUMERIC_AMOUNT,
             pl.any_horizontal([csvr.not_a_number(name) for name in amounts] + [csvr.not_a_count(name) for name in counts]),
         ),
+        (reasons.AMOUNT_OUT_OF_RANGE, csvr.too_large(numeric)),
         (reasons.NEGATIVE_AMOUNT, csvr.negative(numeric)),
     ]
     parsed_columns: dict[str, pl.Expr] = {
@@ -135,9 +137,9 @@ def parse_medicare(path: Path, year: int | None = None, *, batch_rows: int = csv
 def load_medicare(
     conn: psycopg.Connection, path: Path, year: int | None = None, *, run_id: str | None = None
 ) -> LoadReport:
-    """Load one Medicare by-provider file, replacing that data year's rows."""
+    """Load one Medicare by-provider file, replacing that data year's rows and earlier loads of the file."""
     parsed = parse_medicare(path, year)
     return store_parsed(
-        conn, parsed, delete_statement=f"DELETE FROM {TABLE} WHERE year = %s", delete_params=parsed.years,
-        run_id=run_id,
+        conn, parsed, delete_statement=f"DELETE FROM {TABLE} WHERE year = %s OR source_file = %s",
+        delete_params=(*parsed.years, parsed.path.name), run_id=run_id,
     )

@@ -44,9 +44,9 @@ def parse_partd(path: Path, year: int | None = None, *, batch_rows: int = csvr.B
 def load_partd(
     conn: psycopg.Connection, path: Path, year: int | None = None, *, run_id: str | None = None
 ) -> LoadReport:
-    """Load one Part D by-provider file, replacing that data year's rows."""
+    """Load one Part D by-provider file, replacing that data year's rows and earlier loads of the file."""
     parsed = parse_partd(path, year)
     return store_parsed(
-        conn, parsed, delete_statement=f"DELETE FROM {TABLE} WHERE year = %s", delete_params=parsed.years,
-        run_id=run_id,
+        conn, parsed, delete_statement=f"DELETE FROM {TABLE} WHERE year = %s OR source_file = %s",
+        delete_params=(*parsed.years, parsed.path.name), run_id=run_id,
     )

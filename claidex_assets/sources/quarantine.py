@@ -31,6 +31,7 @@ UNDECODABLE_TEXT = "undecodable_text"
 MISSING_REQUIRED = "missing_required"
 INVALID_DATE = "invalid_date"
 INVALID_ENTITY_TYPE = "invalid_entity_type"
+AMOUNT_OUT_OF_RANGE = "amount_out_of_range"
 
 QUARANTINE_REASONS = (
     INVALID_NPI,
@@ -43,6 +44,7 @@ QUARANTINE_REASONS = (
     MISSING_REQUIRED,
     INVALID_DATE,
     INVALID_ENTITY_TYPE,
+    AMOUNT_OUT_OF_RANGE,
 )
 
 # Columns of a rejected frame that describe the rejection; every other

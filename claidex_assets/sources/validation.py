@@ -24,6 +24,10 @@ from claidex_assets.sources.schema import EXCLUSIONS, PAYMENTS_COMBINED, PROGRAM
 MIN_YEAR = 2000
 MAX_YEAR = 2099
 
+# Amounts and counts above this are rejected as amount_out_of_range: it is
+# far above any provider's yearly total, and NUMERIC(18, 2) stops below 1e16.
+MAX_AMOUNT = 1e13
+
 _PAYMENT_AMOUNTS = ("payments", "allowed", "claims", "beneficiaries")
 
 
@@ -148,7 +152,8 @@ def split_valid_payments(frame: pl.DataFrame) -> ValidationSplit:
     null), ``invalid_npi``, ``year_out_of_range`` (also a year that is not an
     integer), ``unknown_program`` (not Medicaid, Medicare or MedicarePartD),
     ``non_numeric_amount`` (text that is no number, NaN or infinity in
-    payments, allowed, claims or beneficiaries), ``negative_amount``. The key
+    payments, allowed, claims or beneficiaries), ``amount_out_of_range``
+    (above :data:`MAX_AMOUNT`), ``negative_amount``. The key
     is (npi, year, program). Valid rows come back with the view's dtypes;
     rejected rows keep the input values.
     """
@@ -165,6 +170,10 @@ def split_valid_payments(frame: pl.DataFrame) -> ValidationSplit:
         (reasons.YEAR_OUT_OF_RANGE, not_integer_year | year_out_of_range),
         (reasons.UNKNOWN_PROGRAM, ~pl.col("program").is_in(list(PROGRAMS))),
         (reasons.NON_NUMERIC_AMOUNT, pl.any_horizontal(_not_numeric(name, schema[name]) for name in amounts)),
+        (
+            reasons.AMOUNT_OUT_OF_RANGE,
+            pl.any_horizontal(_as_number(name, schema[name]).abs() > MAX_AMOUNT for name in amounts),
+        ),
         (reasons.NEGATIVE_AMOUNT, pl.any_horizontal(_as_number(name, schema[name]) < 0 for name in amounts)),
     ]
     split = split_by_reason(frame, first_reason(checks), key=["npi", "year", "program"])

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from claidex_assets.npi import is_valid_npi
 from claidex_assets.sources.schema import PAYMENTS_COMBINED, PROGRAMS
 from claidex_assets.sources.validation import (
+    MAX_AMOUNT,
     MAX_YEAR,
     MIN_YEAR,
     split_valid_exclusions,
@@ -42,6 +43,7 @@ def payments_frame(rows: list[dict]) -> pl.DataFrame:
         (payment(program="Tricare"), "unknown_program"),
         (payment(payments=float("nan")), "non_numeric_amount"),
         (payment(claims=float("inf")), "non_numeric_amount"),
+        (payment(payments=2e13), "amount_out_of_range"),
         (payment(allowed=-0.01), "negative_amount"),
         (payment(benes=-1.0), "negative_amount"),
         # The first failing check names the reason: the NPI comes before the amount.
@@ -164,5 +166,6 @@ def test_split_payments_accounts_for_every_row(rows: list[dict]) -> None:
         values = valid[name].drop_nulls()
         assert not values.is_nan().any()
         assert (values >= 0).all()
+        assert (values <= MAX_AMOUNT).all()
     assert not valid.select("npi", "year", "program").is_duplicated().any()
     assert rejected["reason"].null_count() == 0
