@@ -135,8 +135,8 @@ def program_presence(rng: np.random.Generator, pop: Population) -> np.ndarray:
     provider in no program is put in its most likely one.
     """
     size, years = pop.size, len(YEARS)
-    start = rng.choice(years, size=size, p=[0.55, 0.12, 0.12, 0.11, 0.10])
-    end = np.where(rng.random(size) < 0.85, years - 1, rng.integers(0, years, size))
+    start = rng.choice(years, size=size, p=[0.62, 0.10, 0.10, 0.10, 0.08])
+    end = np.where(rng.random(size) < 0.88, years - 1, rng.integers(0, years, size))
     end = np.maximum(end, start)
     year_index = np.arange(years)[None, :]
     active = (year_index >= start[:, None]) & (year_index <= end[:, None]) & pop.billing[:, None]

@@ -93,9 +93,9 @@ def plan_snfs(rng: np.random.Generator, facility_count: int, planted_chains: int
         names=facility_names, states=states, ccns=ccns, chain_of=[-1] * facility_count,
     )
 
-    # Planted chains first (2-3 facilities each), then chains of 2 + geometric size up to 60% of facilities.
+    # Planted chains first (2-3 facilities each), then chains of 2 + geometric size up to 70% of facilities.
     sizes = [int(rng.integers(2, 4)) for _ in range(2 * planted_chains)]
-    while sum(sizes) < 0.6 * facility_count or len(sizes) < 2 * planted_chains + 3:
+    while sum(sizes) < 0.7 * facility_count or len(sizes) < 2 * planted_chains + 3:
         sizes.append(min(2 + int(rng.geometric(0.15)), 300))
     position = 0
     for chain, size in enumerate(sizes):
@@ -118,7 +118,7 @@ def plan_snfs(rng: np.random.Generator, facility_count: int, planted_chains: int
         opco = Organization(ids.associate(), ids.enrollment(), chain_names[chain], state,
                             ("LLC - OWNER", "MANAGEMENT SERVICES COMPANY - OWNER", "FOR PROFIT - OWNER"))
         plan.operating_company[chain] = opco
-        chain_people[chain] = [_person(rng, ids) for _ in range(int(rng.integers(4, 16)))]
+        chain_people[chain] = [_person(rng, ids) for _ in range(int(rng.integers(6, 21)))]
         # The first three unplanted chains always have upper levels, so small outputs show them too.
         first_unplanted = chain - 2 * planted_chains
         if first_unplanted >= 0 and (first_unplanted < 3 or rng.random() < 0.5):
@@ -147,7 +147,7 @@ def plan_snfs(rng: np.random.Generator, facility_count: int, planted_chains: int
         if facility == facility_count - 1 or rng.random() < 0.1:
             bank = banks[int(rng.integers(0, len(banks)))]
             plan.owner_rows.append(_org_row(rng, target, bank, "36", ""))
-        own_people = [_person(rng, ids) for _ in range(1 + int(rng.poisson(5)))]
+        own_people = [_person(rng, ids) for _ in range(1 + int(rng.poisson(4)))]
         for person in people + own_people:
             for role in person["roles"]:
                 plan.owner_rows.append(_person_row(rng, target, person, role))
