@@ -63,6 +63,8 @@ class Neo4jServerInfo:
     user: str
     password: str
     database: str = "neo4j"
+    # Directory that LOAD CSV reads ``file:///`` URLs from.
+    import_dir: Path | None = None
 
     def __repr__(self) -> str:
         # Keep the password out of pytest failure output and logs.
@@ -208,9 +210,10 @@ def compile_launcher(javac: Path, lib_dir: Path, classes_dir: Path) -> None:
     staging.rename(classes_dir)
 
 
-def server_config(page_cache: str) -> str:
+def server_config(page_cache: str, import_dir: Path) -> str:
     """Return the neo4j.conf text of a test server: Bolt on a free loopback port, nothing else open."""
     settings = {
+        "server.directories.import": str(import_dir),
         "server.bolt.enabled": "true",
         "server.bolt.listen_address": "127.0.0.1:0",
         "server.http.enabled": "false",
@@ -228,6 +231,34 @@ def server_config(page_cache: str) -> str:
         "server.config.strict_validation.enabled": "false",
     }
     return "".join(f"{key}={value}\n" for key, value in settings.items())
+
+
+def admin_import(
+    home: Path, node_files: list[Path], relationship_files: list[Path], version: str = DEFAULT_NEO4J_VERSION
+) -> str:
+    """Run ``neo4j-admin database import full`` into the database ``neo4j`` under ``home``; return its output.
+
+    Uses the import tool from the cached jars, with ``--multiline-fields=true`` so quoted line
+    breaks in names load. Start a ``Neo4jServer(home=home)`` afterwards to query the result.
+    """
+    install = prepare_neo4j(version)
+    conf_dir = home / "conf"
+    conf_dir.mkdir(parents=True, exist_ok=True)
+    (conf_dir / "neo4j.conf").touch()
+    command = [
+        str(install.java), "-Xmx512m", "-cp", install.classpath(), "org.neo4j.cli.AdminTool",
+        "database", "import", "full", "neo4j", "--multiline-fields=true",
+        *[f"--nodes={path}" for path in node_files],
+        *[f"--relationships={path}" for path in relationship_files],
+    ]  # fmt: skip
+    environment = dict(os.environ, NEO4J_HOME=str(home), NEO4J_CONF=str(conf_dir))
+    result = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300)
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"neo4j-admin database import failed (exit code {result.returncode}):\n"
+            f"{result.stdout[-4000:]}{result.stderr[-4000:]}"
+        )
+    return result.stdout
 
 
 class Neo4jServer:
@@ -260,8 +291,10 @@ class Neo4jServer:
         install = prepare_neo4j(self.version)
         self.home = self._given_home or Path(tempfile.mkdtemp(prefix="claidex-neo4j-"))
         self.home.mkdir(parents=True, exist_ok=True)
+        import_dir = self.home / "import"
+        import_dir.mkdir(exist_ok=True)
         config = self.home / "neo4j.conf"
-        config.write_text(server_config(self.page_cache))
+        config.write_text(server_config(self.page_cache, import_dir))
 
         command = [
             str(install.java), f"-Xms{self.heap}", f"-Xmx{self.heap}", "-XX:+UseG1GC",
@@ -278,7 +311,7 @@ class Neo4jServer:
 
         uri = self._wait_until_ready(started + timeout_s)
         self.start_seconds = time.monotonic() - started
-        self.info = Neo4jServerInfo(uri=uri, user="neo4j", password=self.password)
+        self.info = Neo4jServerInfo(uri=uri, user="neo4j", password=self.password, import_dir=import_dir)
         logger.info(
             "Started Neo4j %s at %s in %.1f s (pid %d, home %s)",
             self.version, uri, self.start_seconds, self._process.pid, self.home,
