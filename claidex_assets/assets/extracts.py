@@ -45,7 +45,7 @@ def _unload(
         quarantine_source = f"extract:{source}"
         with conn.transaction():
             quarantine.clear_quarantine(conn, quarantine_source)
-            quarantine.write_quarantine(conn, rejected, source=quarantine_source, run_id=context.run_id)
+            quarantine.write_quarantine(conn, rejected, source=quarantine_source, run_id=context.run.run_id)
         reasons = quarantine.count_reasons(rejected)
     context.log.info(
         "%s: %d rows read, %d valid, %d quarantined", source, raw.height, valid.height, rejected.height

@@ -74,7 +74,7 @@ def build_ownership_chain_features(partitions_def: dg.PartitionsDefinition) -> d
         bulk = prepare_bulk(ownership_graph_snapshot)
         bulk_bytes = bulk.to_bytes()
         bulk_digest = hashlib.sha256(bulk_bytes).hexdigest()
-        run_dir = storage.run_dir(context.run_id)
+        run_dir = storage.run_dir(context.run.run_id)
         bulk_path = run_dir / "ownership_bulk.bin"
         providers_path = run_dir / "providers.parquet"
         bulk_path.write_bytes(bulk_bytes)

@@ -88,8 +88,8 @@ def provider_risk_scores(
     import datetime
 
     started = time.perf_counter()
-    rows = publishable_rows(calibrated_scores, context.run_id, datetime.datetime.now(datetime.UTC))
-    with postgres.connection() as conn:
+    rows = publishable_rows(calibrated_scores, context.run.run_id, datetime.datetime.now(datetime.UTC))
+    with postgres.connection(autocommit=True) as conn:
         schema_created = _ensure_table(conn)
         timings = publish_scores(conn, rows, context.log)
         published = conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]

@@ -36,9 +36,20 @@ class PostgresResource(dg.ConfigurableResource):
         return postgres.resolve_postgres_url(Path(self.data_dir))
 
     @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection]:
-        conn = postgres.connect(self.resolved_url())
+    def connection(self, autocommit: bool = False) -> Iterator[psycopg.Connection]:
+        """Open a connection that commits when the block succeeds and rolls back when it raises.
+
+        With ``autocommit=True`` every ``conn.transaction()`` block is a real
+        transaction of its own instead of a savepoint inside an outer one.
+        """
+        conn = postgres.connect(self.resolved_url(), autocommit=autocommit)
         try:
             yield conn
+            if not autocommit:
+                conn.commit()
+        except BaseException:
+            if not conn.closed and not autocommit:
+                conn.rollback()
+            raise
         finally:
             conn.close()
