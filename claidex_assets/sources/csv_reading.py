@@ -30,6 +30,7 @@ from pathlib import Path
 import polars as pl
 
 from claidex_assets.errors import InputDataError
+from claidex_assets.npi import valid_npi_expr
 from claidex_assets.sources.validation import MAX_AMOUNT, first_reason
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,9 @@ log = logging.getLogger(__name__)
 BATCH_ROWS = 1_000_000
 
 SUPPRESSED_MARKERS = ("", "*", "#")
+# Blank cells are null once read, so only these two remain to check.
+SUPPRESSION_MARKS = ["*", "#"]
+NPI_VALID = "__npi_valid"
 
 # Data rows are numbered from 2 because line 1 is the header. The number is
 # the physical line only while no quoted field holds a line break.
@@ -204,40 +208,70 @@ def add_missing(frame: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
     return frame.with_columns(missing) if missing else frame
 
 
+def value_column(column: str) -> str:
+    """Name of the parsed numeric value of a text column (see :func:`with_values`)."""
+    return f"__{column}"
+
+
 def number(column: str) -> pl.Expr:
-    """Parse a text amount to Float64: thousands separators and ``$`` dropped, suppressed markers null."""
-    text = pl.col(column).str.strip_chars()
-    cleaned = text.str.replace_all(r"[,$\s]", "")
-    return pl.when(text.is_in(list(SUPPRESSED_MARKERS))).then(None).otherwise(cleaned.cast(pl.Float64, strict=False))
+    """Parse stripped text to Float64: thousands separators and ``$`` dropped, ``*`` and ``#`` null.
+
+    Expects cells as :func:`scan_text_columns` yields them (stripped, blank
+    as null). Text that is no number also becomes null; :func:`not_a_number`
+    tells the two apart.
+    """
+    text = pl.col(column)
+    cleaned = text.str.replace_all(",", "", literal=True).str.replace_all("$", "", literal=True)
+    return pl.when(text.is_in(SUPPRESSION_MARKS)).then(None).otherwise(cleaned.cast(pl.Float64, strict=False))
+
+
+def with_values(columns: Sequence[str]) -> list[pl.Expr]:
+    """Expressions that add each column's parsed value as :func:`value_column`, computed once per batch.
+
+    The checks below read these value columns, so each cell is parsed once
+    however many checks look at it.
+    """
+    return [number(name).alias(value_column(name)) for name in columns]
 
 
 def not_a_number(column: str) -> pl.Expr:
-    """True where a cell is present, not a suppression marker, and no finite number."""
-    value = number(column)
-    present = pl.col(column).is_not_null() & ~pl.col(column).str.strip_chars().is_in(list(SUPPRESSED_MARKERS))
-    return present & (value.is_null() | value.is_nan() | value.is_infinite())
+    """True where a cell is present, not a suppression mark, and no finite number."""
+    text = pl.col(column)
+    finite = pl.col(value_column(column)).is_finite().fill_null(False)
+    return text.is_not_null() & ~text.is_in(SUPPRESSION_MARKS) & ~finite
 
 
 def not_a_count(column: str) -> pl.Expr:
     """True where a count cell is present but not a whole, finite number."""
-    value = number(column)
+    value = pl.col(value_column(column))
     return not_a_number(column) | (value.is_not_null() & (value != value.floor()))
 
 
 def count(column: str) -> pl.Expr:
-    """Parse a text count to Int64 (suppressed cells null); check :func:`not_a_count` first."""
-    value = number(column)
+    """Return a count's parsed value as Int64 (suppressed cells null); check :func:`not_a_count` first."""
+    value = pl.col(value_column(column))
     return pl.when(value == value.floor()).then(value).otherwise(None).cast(pl.Int64, strict=False)
 
 
 def too_large(columns: Sequence[str]) -> pl.Expr:
-    """True where any of the text amount columns parses to a value above ``MAX_AMOUNT`` in size."""
-    return pl.any_horizontal([(number(name).abs() > MAX_AMOUNT).fill_null(False) for name in columns])
+    """True where any of the columns' values is above ``MAX_AMOUNT`` in size."""
+    return pl.any_horizontal([(pl.col(value_column(name)).abs() > MAX_AMOUNT).fill_null(False) for name in columns])
 
 
 def negative(columns: Sequence[str]) -> pl.Expr:
-    """True where any of the text amount columns parses to a negative number."""
-    return pl.any_horizontal([(number(name) < 0).fill_null(False) for name in columns])
+    """True where any of the columns' values is negative."""
+    return pl.any_horizontal([(pl.col(value_column(name)) < 0).fill_null(False) for name in columns])
+
+
+def with_npi_validity(batch: pl.DataFrame, column: str = "npi") -> pl.DataFrame:
+    """Add ``__npi_valid`` (Luhn check of ``column``), computed once per distinct NPI.
+
+    Payment files repeat each NPI many times, so checking the distinct values
+    and joining back is several times cheaper than checking every row.
+    """
+    distinct = batch.select(pl.col(column).unique())
+    flags = distinct.with_columns(valid_npi_expr(column).alias(NPI_VALID))
+    return batch.join(flags, on=column, how="left", nulls_equal=True, maintain_order="left")
 
 
 def has_replacement_char(columns: Sequence[str]) -> pl.Expr:
@@ -292,14 +326,17 @@ def parse_batches(
     *,
     checks: Sequence[tuple[str, pl.Expr]],
     parsed: Mapping[str, pl.Expr],
+    values: Sequence[str] = (),
     skip: pl.Expr | None = None,
 ) -> BatchResult:
     """Check and parse text batches, keeping the raw text of rejected rows.
 
     ``skip`` marks rows that are dropped on purpose and only counted (for
-    example deactivated NPIs); it is applied before the checks. ``checks``
-    run on the raw text in order and the first failing one names the
-    reason. ``parsed`` builds the output columns of the accepted rows.
+    example deactivated NPIs); it is applied before the checks. Each batch
+    then gets the parsed values of the ``values`` columns and the NPI check
+    (``__npi_valid``), which ``checks`` and ``parsed`` may read. ``checks``
+    run in order and the first failing one names the reason. ``parsed``
+    builds the output columns of the accepted rows.
     """
     accepted_parts: list[pl.DataFrame] = []
     rejected_parts: list[pl.DataFrame] = []
@@ -312,8 +349,9 @@ def parse_batches(
             keep = batch.select(~skip.fill_null(False)).to_series()
             rows_skipped += batch.height - int(keep.sum())
             batch = batch.filter(keep)
-        tagged = batch.with_columns(reason.alias("reason"))
-        rejected_parts.append(tagged.filter(pl.col("reason").is_not_null()))
+        raw_columns = batch.columns
+        tagged = with_npi_validity(batch).with_columns(with_values(values)).with_columns(reason.alias("reason"))
+        rejected_parts.append(tagged.filter(pl.col("reason").is_not_null()).select(*raw_columns, "reason"))
         good = tagged.filter(pl.col("reason").is_null())
         accepted_parts.append(good.select(pl.col("line_number"), *[expr.alias(name) for name, expr in parsed.items()]))
         log.debug("parsed %s rows so far", rows_read)

@@ -21,7 +21,6 @@ from pathlib import Path
 import polars as pl
 import psycopg
 
-from claidex_assets.npi import valid_npi_expr
 from claidex_assets.sources import csv_reading as csvr
 from claidex_assets.sources import quarantine as reasons
 from claidex_assets.sources.quarantine import LoadReport, ParsedSource, store_parsed
@@ -149,7 +148,7 @@ def parse_leie(path: Path, *, batch_rows: int = csvr.BATCH_ROWS) -> ParsedSource
     mapping = csvr.resolve_columns(csvr.read_header(path), ALIASES, REQUIRED, path, SOURCE)
     checks = [
         (reasons.MISSING_REQUIRED, _date("excldate").is_null() & ~_bad_date("excldate")),
-        (reasons.INVALID_NPI, _npi().is_not_null() & ~valid_npi_expr("npi")),
+        (reasons.INVALID_NPI, _npi().is_not_null() & ~pl.col(csvr.NPI_VALID)),
         (reasons.INVALID_DATE, pl.any_horizontal([_bad_date(name) for name in DATE_COLUMNS])),
     ]
     text_columns = [name for name in FILE_COLUMNS.values() if name not in DATE_COLUMNS and name != "npi"]
@@ -177,7 +176,7 @@ def parse_leie(path: Path, *, batch_rows: int = csvr.BATCH_ROWS) -> ParsedSource
     identity = [name for name in EXCLUSIONS]
     split = split_by_reason(accepted, pl.lit(None, pl.Utf8), key=["exclusion_id"], identity=identity)
     rejected = pl.concat([result.rejected, csvr.as_text(split.rejected)], how="diagonal_relaxed")
-    frame = split.valid.select(list(EXCLUSIONS)).cast(EXCLUSIONS)
+    frame = split.valid.select(list(EXCLUSIONS)).cast(EXCLUSIONS).sort("exclusion_id")
     log.info("parsed %s: %s rows read, %s accepted, %s rejected", path.name, result.rows_read, frame.height, rejected.height)
     return ParsedSource(
         source=SOURCE,

@@ -20,7 +20,6 @@ from pathlib import Path
 import polars as pl
 import psycopg
 
-from claidex_assets.npi import valid_npi_expr
 from claidex_assets.sources import csv_reading as csvr
 from claidex_assets.sources import quarantine as reasons
 from claidex_assets.sources.quarantine import LoadReport, ParsedSource, store_parsed
@@ -45,34 +44,46 @@ REQUIRED = ("npi", "claim_month", "payments")
 # results of several batches hold this many rows.
 _FOLD_ROWS = 5_000_000
 
-# 2023-01, 2023-01-01, 202301, 2023/01 and a trailing time are accepted.
-_MONTH_PATTERN = r"^(\d{4})[-/]?(\d{1,2})(?:[-/]?\d{1,2})?(?:[T ].*)?$"
+# The claim month is read from its first characters: a 4-digit year, an
+# optional '-' or '/', then the month (2023-01, 2023-01-01, 202301, 2023/1,
+# 2023-01-01T00:00:00). Slicing is about 20 times faster than a regular
+# expression over 227 million rows; what follows the month is not checked.
+_MONTH_SEPARATORS = ["-", "/"]
 
 
-def _claim_year() -> pl.Expr:
-    return pl.col("claim_month").str.extract(_MONTH_PATTERN, 1).cast(pl.Int32, strict=False)
+AMOUNTS = ("payments", "claims", "beneficiaries")
 
 
-def _claim_month_number() -> pl.Expr:
-    return pl.col("claim_month").str.extract(_MONTH_PATTERN, 2).cast(pl.Int32, strict=False)
+def _with_claim_year_month(batch: pl.DataFrame) -> pl.DataFrame:
+    """Add ``__year`` and ``__month`` parsed from the claim month (null when they are not numbers)."""
+    text = pl.col("claim_month")
+    year_text = text.str.slice(0, 4)
+    has_separator = text.str.slice(4, 1).is_in(_MONTH_SEPARATORS)
+    month_text = pl.when(has_separator).then(text.str.slice(5, 2)).otherwise(text.str.slice(4, 2))
+    # "2023-1-05" leaves "1-" as the month text: a digit and a separator.
+    month_text = month_text.str.strip_suffix("-").str.strip_suffix("/")
+    return batch.with_columns(
+        pl.when(year_text.str.contains(r"^\d{4}$")).then(year_text.cast(pl.Int32, strict=False)).alias("__year"),
+        pl.when(month_text.str.contains(r"^\d{1,2}$")).then(month_text.cast(pl.Int32, strict=False)).alias("__month"),
+    )
 
 
 def _checks() -> list[tuple[str, pl.Expr]]:
-    blank = [pl.col(name).is_null() | pl.col(name).is_in(list(csvr.SUPPRESSED_MARKERS)) for name in REQUIRED]
-    month = _claim_month_number()
-    year = _claim_year()
+    blank = [pl.col(name).is_null() | pl.col(name).is_in(csvr.SUPPRESSION_MARKS) for name in REQUIRED]
+    month = pl.col("__month")
+    year = pl.col("__year")
     return [
         (reasons.UNDECODABLE_TEXT, csvr.has_replacement_char(list(ALIASES))),
         (reasons.MISSING_REQUIRED, pl.any_horizontal(blank)),
-        (reasons.INVALID_NPI, ~valid_npi_expr("npi")),
+        (reasons.INVALID_NPI, ~pl.col(csvr.NPI_VALID)),
         (reasons.INVALID_DATE, year.is_null() | month.is_null() | (month < 1) | (month > 12)),
         (reasons.YEAR_OUT_OF_RANGE, (year < MIN_YEAR) | (year > MAX_YEAR)),
         (
             reasons.NON_NUMERIC_AMOUNT,
             csvr.not_a_number("payments") | csvr.not_a_count("claims") | csvr.not_a_count("beneficiaries"),
         ),
-        (reasons.AMOUNT_OUT_OF_RANGE, csvr.too_large(["payments", "claims", "beneficiaries"])),
-        (reasons.NEGATIVE_AMOUNT, csvr.negative(["payments", "claims", "beneficiaries"])),
+        (reasons.AMOUNT_OUT_OF_RANGE, csvr.too_large(AMOUNTS)),
+        (reasons.NEGATIVE_AMOUNT, csvr.negative(AMOUNTS)),
     ]
 
 
@@ -112,9 +123,11 @@ def parse_medicaid(path: Path, year: int | None = None, *, batch_rows: int = csv
     for batch in csvr.iter_batches(scan, batch_rows):
         batch = csvr.add_missing(batch, list(ALIASES))
         rows_read += batch.height
-        tagged = batch.with_columns(reason.alias("reason"))
-        rejected_parts.append(tagged.filter(pl.col("reason").is_not_null()))
-        good = tagged.filter(pl.col("reason").is_null()).with_columns(_claim_year().alias("year"))
+        raw_columns = batch.columns
+        tagged = _with_claim_year_month(csvr.with_npi_validity(batch)).with_columns(csvr.with_values(AMOUNTS))
+        tagged = tagged.with_columns(reason.alias("reason"))
+        rejected_parts.append(tagged.filter(pl.col("reason").is_not_null()).select(*raw_columns, "reason"))
+        good = tagged.filter(pl.col("reason").is_null()).rename({"__year": "year"})
         if year is not None:
             in_year = good.filter(pl.col("year") == year)
             rows_skipped += good.height - in_year.height
@@ -123,7 +136,7 @@ def parse_medicaid(path: Path, year: int | None = None, *, batch_rows: int = csv
         parsed = good.select(
             pl.col("npi"),
             pl.col("year"),
-            csvr.number("payments").alias("payments"),
+            pl.col(csvr.value_column("payments")).alias("payments"),
             csvr.count("claims").alias("claims"),
             csvr.count("claims").is_not_null().cast(pl.Int64).alias("claims_present"),
             csvr.count("beneficiaries").alias("beneficiaries"),

@@ -16,7 +16,6 @@ import polars as pl
 import psycopg
 
 from claidex_assets.errors import InputDataError
-from claidex_assets.npi import valid_npi_expr
 from claidex_assets.sources import csv_reading as csvr
 from claidex_assets.sources import quarantine as reasons
 from claidex_assets.sources.quarantine import LoadReport, ParsedSource, store_parsed
@@ -80,7 +79,7 @@ def parse_yearly_summary(
     numeric = [*amounts, *counts]
     checks = [
         (reasons.MISSING_REQUIRED, pl.any_horizontal([_blank(name) for name in required])),
-        (reasons.INVALID_NPI, ~valid_npi_expr("npi")),
+        (reasons.INVALID_NPI, ~pl.col(csvr.NPI_VALID)),
         (
             reasons.NON_NUMERIC_AMOUNT,
             pl.any_horizontal([csvr.not_a_number(name) for name in amounts] + [csvr.not_a_count(name) for name in counts]),
@@ -93,14 +92,14 @@ def parse_yearly_summary(
         "year": pl.lit(data_year, pl.Int32),
         "provider_type": pl.col("provider_type"),
         "state": pl.col("state").str.to_uppercase(),
-        **{name: csvr.number(name) for name in amounts},
+        **{name: pl.col(csvr.value_column(name)) for name in amounts},
         **{name: csvr.count(name) for name in counts},
     }
     with csvr.utf8_copy(path) as (readable, recoded_bytes):
         scan = csvr.scan_text_columns(readable, mapping)
         all_columns = list(aliases)
         batches = (csvr.add_missing(batch, all_columns) for batch in csvr.iter_batches(scan, batch_rows))
-        result = csvr.parse_batches(batches, checks=checks, parsed=parsed_columns)
+        result = csvr.parse_batches(batches, checks=checks, parsed=parsed_columns, values=numeric)
 
     accepted = result.accepted
     if not accepted.width:
@@ -109,7 +108,8 @@ def parse_yearly_summary(
     rejected = pl.concat([result.rejected, csvr.as_text(split.rejected)], how="diagonal_relaxed").with_columns(
         pl.lit(str(data_year)).alias("year")
     )
-    frame = split.valid.select(list(parsed_columns)).cast(TABLE_SCHEMAS[table])
+    # Sorted by NPI, so the COPY appends to the (npi, year) index in order.
+    frame = split.valid.select(list(parsed_columns)).cast(TABLE_SCHEMAS[table]).sort("npi")
     log.info("parsed %s: %s rows read, %s accepted, %s rejected", path.name, result.rows_read, frame.height, rejected.height)
     return ParsedSource(
         source=source,

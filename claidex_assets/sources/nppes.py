@@ -17,7 +17,6 @@ from pathlib import Path
 import polars as pl
 import psycopg
 
-from claidex_assets.npi import valid_npi_expr
 from claidex_assets.sources import csv_reading as csvr
 from claidex_assets.sources import quarantine as reasons
 from claidex_assets.sources.leie import update_is_excluded
@@ -74,7 +73,7 @@ def parse_nppes(path: Path, *, batch_rows: int = csvr.BATCH_ROWS) -> ParsedSourc
     mapping = csvr.resolve_columns(csvr.read_header(path), ALIASES, REQUIRED, path, SOURCE)
     checks = [
         (reasons.MISSING_REQUIRED, pl.col("npi").is_null()),
-        (reasons.INVALID_NPI, ~valid_npi_expr("npi")),
+        (reasons.INVALID_NPI, ~pl.col(csvr.NPI_VALID)),
         (reasons.INVALID_ENTITY_TYPE, ~pl.col("entity_type_code").is_in(["1", "2"])),
     ]
     parsed_columns: dict[str, pl.Expr] = {
@@ -97,7 +96,8 @@ def parse_nppes(path: Path, *, batch_rows: int = csvr.BATCH_ROWS) -> ParsedSourc
         accepted = pl.DataFrame(schema={"line_number": pl.Int64, **PROVIDERS})
     split = split_by_reason(accepted, pl.lit(None, pl.Utf8), key=["npi"], identity=list(PROVIDERS))
     rejected = pl.concat([result.rejected, csvr.as_text(split.rejected)], how="diagonal_relaxed")
-    frame = split.valid.select(list(PROVIDERS)).cast(PROVIDERS)
+    # Sorted by NPI, so the COPY appends to the primary key index in order.
+    frame = split.valid.select(list(PROVIDERS)).cast(PROVIDERS).sort("npi")
     log.info(
         "parsed %s: %s rows read, %s accepted, %s deactivated skipped, %s rejected",
         path.name, result.rows_read, frame.height, result.rows_skipped, rejected.height,

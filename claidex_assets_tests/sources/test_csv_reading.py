@@ -14,11 +14,12 @@ from claidex_assets.sources.csv_reading import (
     normalize_header,
     not_a_count,
     not_a_number,
-    number,
     read_header,
     resolve_columns,
     scan_text_columns,
     utf8_copy,
+    value_column,
+    with_values,
     year_from_filename,
 )
 
@@ -51,12 +52,17 @@ def test_resolve_columns_reports_missing(tmp_path: Path) -> None:
 
 
 def test_number_parsing_rules() -> None:
-    cells = ["1,234.50", "*", "#", None, "  7 ", "$12", "abc", "NaN", "inf", "-3", "12.5"]
-    frame = pl.DataFrame({"cell": cells}).select(
-        number("cell").alias("value"),
-        not_a_number("cell").alias("bad_amount"),
-        count("cell").alias("count"),
-        not_a_count("cell").alias("bad_count"),
+    # Cells as the scanner yields them: stripped, blank already null.
+    cells = ["1,234.50", "*", "#", None, "7", "$12", "abc", "NaN", "inf", "-3", "12.5"]
+    frame = (
+        pl.DataFrame({"cell": cells})
+        .with_columns(with_values(["cell"]))
+        .select(
+            pl.col(value_column("cell")).alias("value"),
+            not_a_number("cell").alias("bad_amount"),
+            count("cell").alias("count"),
+            not_a_count("cell").alias("bad_count"),
+        )
     )
     assert frame["value"].to_list()[:7] == [1234.5, None, None, None, 7.0, 12.0, None]
     assert frame["bad_amount"].to_list() == [False, False, False, False, False, False, True, True, True, False, False]
