@@ -125,24 +125,25 @@ def generate(out_dir: str | Path, scale: str | float = "small", seed: int = 0, r
     presence[snf_index, 2, -2:] = True  # every facility bills Medicaid in the last two years
     protected_npis = sorted({int(pop.npi[i]) for i in planted.all_indices} | {int(n) for n in pop.npi[snf_index]} | linked_npis)
 
+    people = tables.population_frame(pop)
     for program, table in enumerate(("payments_medicare", "medicare_part_d", "payments_medicaid")):
         provider, year_index = np.nonzero(presence[:, program, :])
         amounts = population.amounts(streams[4 + program], pop, provider, year_index, program)
         adjust_amounts(program, provider, year_index, amounts, planted)
         years = population.YEARS[year_index]
         if program == 0:
-            frame = tables.medicare_frame(pop, provider, years, amounts)
+            frame = tables.medicare_frame(people, provider, years, amounts)
         elif program == 1:
-            frame = tables.partd_frame(pop, provider, years, amounts)
+            frame = tables.partd_frame(people, provider, years, amounts)
         else:
-            frame = tables.medicaid_frame(pop, provider, years, amounts, streams[7])
+            frame = tables.medicaid_frame(people, provider, years, amounts, streams[7])
         npi_column = PAYMENT_QUIRKS[table]["invalid_npi"]
         protected = frame[npi_column].cast(pl.Int64).is_in(protected_npis).to_numpy()
         result = inject(frame, streams[8], PAYMENT_QUIRKS[table], QUIRK_RATE, QUIRK_MINIMUM, protected)
         builder.add_payment_table(table, result)
         log.info("wrote %s: %s rows", table, result.frame.height)
 
-    nppes = tables.nppes_frame(pop, streams[9])
+    nppes = tables.nppes_frame(pop, people, streams[9])
     protected = np.isin(pop.npi, protected_npis)
     nppes_result = inject(nppes, streams[8], NPPES_QUIRKS, QUIRK_RATE, QUIRK_MINIMUM, protected)
     builder.add_file(formats.NPPES_FILE, "providers", nppes_result, layout=formats.nppes_columns(), quote_all=True)

@@ -166,7 +166,8 @@ def write_csv(
             )
             data = buffer.getvalue()
             if encoding == "utf-8":
-                data = data.replace(marker, NON_UTF8_BYTE)
+                if marker in data:
+                    data = data.replace(marker, NON_UTF8_BYTE)
             else:
                 # In a cp1252 file every accented letter is already a non-UTF-8 byte.
                 data = data.decode("utf-8").replace(NON_UTF8_MARKER, "é").encode(encoding)

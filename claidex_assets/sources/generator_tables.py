@@ -17,13 +17,16 @@ from claidex_assets.sources import generator_names as names
 from claidex_assets.sources.generator_population import Population
 from claidex_assets.sources.generator_snf import SnfPlan
 
-_PROVIDER_TYPES = np.array([t.provider_type for t in names.TAXONOMIES], dtype=object)
-_TAXONOMY_CODES = np.array([t.code for t in names.TAXONOMIES], dtype=object)
-_CREDENTIALS = np.array(["M.D.", "D.O.", "NP", "PA-C", "MD", "DDS", "PT", "LCSW", "PHD", "DPM"], dtype=object)
+_PROVIDER_TYPES = [t.provider_type for t in names.TAXONOMIES]
+_TAXONOMY_CODES = [t.code for t in names.TAXONOMIES]
+_CREDENTIALS = ["M.D.", "D.O.", "NP", "PA-C", "MD", "DDS", "PT", "LCSW", "PHD", "DPM"]
 
 
 def _text(values: np.ndarray) -> pl.Series:
-    return pl.Series(values.astype(str) if values.dtype != object else values, dtype=pl.Utf8)
+    """Turn a numeric array into decimal text, or an object array of strings into a Utf8 series."""
+    if values.dtype == object:
+        return pl.Series(values, dtype=pl.Utf8)
+    return pl.Series(values).cast(pl.Utf8)
 
 
 def _amount(values: np.ndarray) -> pl.Series:
@@ -34,107 +37,147 @@ def _count(values: np.ndarray) -> pl.Series:
     return pl.Series(np.asarray(values).astype(np.int64)).cast(pl.Utf8)
 
 
-def nppes_frame(pop: Population, rng: np.random.Generator) -> pl.DataFrame:
-    """NPPES rows, one per provider; columns the loaders do not read stay empty."""
-    individual = pop.entity_type == 1
+def _lookup(table: list[str], index: np.ndarray) -> pl.Series:
+    return pl.Series(table, dtype=pl.Utf8).gather(pl.Series(index))
+
+
+def population_frame(pop: Population) -> pl.DataFrame:
+    """One text row per provider with every column the files repeat; built once and gathered per file.
+
+    Converting the object arrays to polars once is what keeps national
+    generation fast: gathering from this frame avoids converting millions of
+    Python strings again for each file.
+    """
+    individual = pl.Series(pop.entity_type == 1)
+    blank = pl.lit("")
+    frame = pl.DataFrame({
+        "npi": _text(pop.npi),
+        "individual": individual,
+        "entity_code": _text(pop.entity_type),
+        "last": _text(pop.last_name),
+        "first": _text(pop.first_name),
+        "org": _text(pop.org_name),
+        "state": _text(pop.state),
+        "city": _text(pop.city),
+        "sex": _text(pop.sex),
+        "zip5": pl.Series(pop.zip5).cast(pl.Utf8).str.zfill(5),
+        "provider_type": _lookup(_PROVIDER_TYPES, pop.taxonomy),
+        "taxonomy": _lookup(_TAXONOMY_CODES, pop.taxonomy),
+    })
+    return frame.with_columns(
+        pl.when("individual").then("last").otherwise("org").alias("last_org"),
+        pl.when("individual").then("first").otherwise(blank).alias("first_or_blank"),
+        pl.when("individual").then("sex").otherwise(blank).alias("sex_or_blank"),
+        pl.when("individual").then(pl.lit("I")).otherwise(pl.lit("O")).alias("entity_letter"),
+    )
+
+
+def nppes_frame(pop: Population, people: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
+    """NPPES rows, one per provider, with only the filled columns (the writer adds the empty ones)."""
     size = pop.size
     zip9 = np.where(rng.random(size) < 0.6, pop.zip5 * 10_000 + rng.integers(0, 10_000, size), pop.zip5)
-    postal = np.where(zip9 > 99_999, np.char.zfill(zip9.astype(str), 9), np.char.zfill(zip9.astype(str), 5))
-    secondary = rng.random(size) < 0.1
-    enumeration = rng.integers(2005, 2024, size)
-    blank = np.full(size, "", dtype=object)
-    values = {
-        "NPI": _text(pop.npi),
-        "Entity Type Code": _text(pop.entity_type),
-        "Provider Organization Name (Legal Business Name)": _text(np.where(individual, blank, pop.org_name)),
-        "Provider Last Name (Legal Name)": _text(np.where(individual, pop.last_name, blank)),
-        "Provider First Name": _text(np.where(individual, pop.first_name, blank)),
-        "Provider Credential Text": _text(np.where(individual, _CREDENTIALS[rng.integers(0, len(_CREDENTIALS), size)], blank)),
-        "Provider First Line Business Mailing Address": _text(np.char.add(rng.integers(1, 9999, size).astype(str), " MAIN ST").astype(object)),
-        "Provider Business Mailing Address City Name": _text(pop.city),
-        "Provider Business Mailing Address State Name": _text(pop.state),
-        "Provider Business Mailing Address Postal Code": _text(postal.astype(object)),
-        "Provider Business Mailing Address Country Code (If outside U.S.)": _text(np.full(size, "US", dtype=object)),
-        "Provider First Line Business Practice Location Address": _text(np.char.add(rng.integers(1, 9999, size).astype(str), " OAK AVE").astype(object)),
-        "Provider Business Practice Location Address City Name": _text(pop.city),
-        "Provider Business Practice Location Address State Name": _text(pop.state),
-        "Provider Business Practice Location Address Postal Code": _text(postal.astype(object)),
-        "Provider Business Practice Location Address Country Code (If outside U.S.)": _text(np.full(size, "US", dtype=object)),
-        "Provider Enumeration Date": _text(np.char.add("05/23/", enumeration.astype(str)).astype(object)),
-        "Last Update Date": _text(np.full(size, "07/08/2024", dtype=object)),
-        "Provider Sex Code": _text(np.where(individual, pop.sex, blank)),
-        "Authorized Official Last Name": _text(np.where(individual, blank, pop.last_name)),
-        "Authorized Official First Name": _text(np.where(individual, blank, pop.first_name)),
-        "Healthcare Provider Taxonomy Code_1": _text(_TAXONOMY_CODES[pop.taxonomy]),
-        "Provider License Number_1": _text(np.char.zfill(rng.integers(0, 10**7, size).astype(str), 7).astype(object)),
-        "Provider License Number State Code_1": _text(pop.state),
-        "Healthcare Provider Primary Taxonomy Switch_1": _text(np.full(size, "Y", dtype=object)),
-        "Healthcare Provider Taxonomy Code_2": _text(np.where(secondary, "174400000X", blank)),
-        "Healthcare Provider Primary Taxonomy Switch_2": _text(np.where(secondary, "N", blank)),
-        "Is Sole Proprietor": _text(np.where(individual, "N", blank)),
-        "Is Organization Subpart": _text(np.where(individual, blank, "N")),
-    }
-    return pl.DataFrame(values)
+    postal = pl.Series(zip9).cast(pl.Utf8)
+    postal = pl.select(pl.when(pl.Series(zip9 > 99_999)).then(postal.str.zfill(9)).otherwise(postal.str.zfill(5))).to_series()
+    secondary = pl.Series(rng.random(size) < 0.1)
+    enumeration = pl.Series(rng.integers(2005, 2024, size)).cast(pl.Utf8)
+    credential = _lookup(_CREDENTIALS, rng.integers(0, len(_CREDENTIALS), size))
+    mailing = pl.Series(rng.integers(1, 9999, size)).cast(pl.Utf8) + " MAIN ST"
+    practice = pl.Series(rng.integers(1, 9999, size)).cast(pl.Utf8) + " OAK AVE"
+    license_number = pl.Series(rng.integers(0, 10**7, size)).cast(pl.Utf8).str.zfill(7)
+    ind = pl.col("individual")
+    blank = pl.lit("")
+    return people.with_columns(
+        credential=credential, postal=postal, secondary=secondary, enumeration=enumeration,
+        mailing=mailing, practice=practice, license_number=license_number,
+    ).select(
+        pl.col("npi").alias("NPI"),
+        pl.col("entity_code").alias("Entity Type Code"),
+        pl.when(ind).then(blank).otherwise("org").alias("Provider Organization Name (Legal Business Name)"),
+        pl.when(ind).then("last").otherwise(blank).alias("Provider Last Name (Legal Name)"),
+        pl.col("first_or_blank").alias("Provider First Name"),
+        pl.when(ind).then("credential").otherwise(blank).alias("Provider Credential Text"),
+        pl.col("mailing").alias("Provider First Line Business Mailing Address"),
+        pl.col("city").alias("Provider Business Mailing Address City Name"),
+        pl.col("state").alias("Provider Business Mailing Address State Name"),
+        pl.col("postal").alias("Provider Business Mailing Address Postal Code"),
+        pl.lit("US").alias("Provider Business Mailing Address Country Code (If outside U.S.)"),
+        pl.col("practice").alias("Provider First Line Business Practice Location Address"),
+        pl.col("city").alias("Provider Business Practice Location Address City Name"),
+        pl.col("state").alias("Provider Business Practice Location Address State Name"),
+        pl.col("postal").alias("Provider Business Practice Location Address Postal Code"),
+        pl.lit("US").alias("Provider Business Practice Location Address Country Code (If outside U.S.)"),
+        ("05/23/" + pl.col("enumeration")).alias("Provider Enumeration Date"),
+        pl.lit("07/08/2024").alias("Last Update Date"),
+        pl.col("sex_or_blank").alias("Provider Sex Code"),
+        pl.when(ind).then(blank).otherwise("last").alias("Authorized Official Last Name"),
+        pl.when(ind).then(blank).otherwise("first").alias("Authorized Official First Name"),
+        pl.col("taxonomy").alias("Healthcare Provider Taxonomy Code_1"),
+        pl.col("license_number").alias("Provider License Number_1"),
+        pl.col("state").alias("Provider License Number State Code_1"),
+        pl.lit("Y").alias("Healthcare Provider Primary Taxonomy Switch_1"),
+        pl.when("secondary").then(pl.lit("174400000X")).otherwise(blank).alias("Healthcare Provider Taxonomy Code_2"),
+        pl.when("secondary").then(pl.lit("N")).otherwise(blank).alias("Healthcare Provider Primary Taxonomy Switch_2"),
+        pl.when(ind).then(pl.lit("N")).otherwise(blank).alias("Is Sole Proprietor"),
+        pl.when(ind).then(blank).otherwise(pl.lit("N")).alias("Is Organization Subpart"),
+    )
 
 
-def _payment_common(pop: Population, provider: np.ndarray, year: np.ndarray, prefix: str) -> dict[str, pl.Series]:
-    individual = pop.entity_type[provider] == 1
-    blank = np.full(len(provider), "", dtype=object)
-    return {
-        f"{prefix}_Last_Org_Name": _text(np.where(individual, pop.last_name[provider], pop.org_name[provider])),
-        f"{prefix}_First_Name": _text(np.where(individual, pop.first_name[provider], blank)),
-        f"{prefix}_Gndr": _text(np.where(individual, pop.sex[provider], blank)),
-        f"{prefix}_Ent_Cd": _text(np.where(individual, "I", "O").astype(object)),
-        f"{prefix}_City": _text(pop.city[provider]),
-        f"{prefix}_State_Abrvtn": _text(pop.state[provider]),
-        f"{prefix}_Zip5": _text(np.char.zfill(pop.zip5[provider].astype(str), 5).astype(object)),
-        f"{prefix}_Cntry": _text(np.full(len(provider), "US", dtype=object)),
-        "__year": _text(year),
-    }
+def _payment_common(people: pl.DataFrame, provider: np.ndarray, year: np.ndarray, prefix: str) -> pl.DataFrame:
+    rows = people.select(
+        "npi", "last_org", "first_or_blank", "sex_or_blank", "entity_letter", "city", "state", "zip5", "provider_type"
+    )[provider]
+    return rows.select(
+        pl.col("npi"),
+        pl.col("provider_type"),
+        pl.col("last_org").alias(f"{prefix}_Last_Org_Name"),
+        pl.col("first_or_blank").alias(f"{prefix}_First_Name"),
+        pl.col("sex_or_blank").alias(f"{prefix}_Gndr"),
+        pl.col("entity_letter").alias(f"{prefix}_Ent_Cd"),
+        pl.col("city").alias(f"{prefix}_City"),
+        pl.col("state").alias(f"{prefix}_State_Abrvtn"),
+        pl.col("zip5").alias(f"{prefix}_Zip5"),
+        pl.lit("US").alias(f"{prefix}_Cntry"),
+        _text(year).alias("__year"),
+    )
 
 
-def medicare_frame(pop: Population, provider: np.ndarray, year: np.ndarray, amounts: dict[str, np.ndarray]) -> pl.DataFrame:
-    values = _payment_common(pop, provider, year, "Rndrng_Prvdr")
-    values.update({
-        "Rndrng_NPI": _text(pop.npi[provider]),
-        "Rndrng_Prvdr_Type": _text(_PROVIDER_TYPES[pop.taxonomy[provider]]),
-        "Rndrng_Prvdr_Mdcr_Prtcptg_Ind": _text(np.full(len(provider), "Y", dtype=object)),
-        "Rndrng_Prvdr_RUCA": _text(np.full(len(provider), "1", dtype=object)),
-        "Tot_HCPCS_Cds": _count(amounts["hcpcs"]),
-        "Tot_Benes": _count(amounts["benes"]),
-        "Tot_Srvcs": _count(amounts["services"]),
-        "Tot_Sbmtd_Chrg": _amount(amounts["submitted"]),
-        "Tot_Mdcr_Alowd_Amt": _amount(amounts["allowed"]),
-        "Tot_Mdcr_Pymt_Amt": _amount(amounts["paid"]),
-        "Tot_Mdcr_Stdzd_Amt": _amount(amounts["paid"] * 0.97),
-        "Med_Tot_Benes": _count(amounts["benes"]),
-        "Med_Tot_Srvcs": _count(amounts["services"]),
-        "Med_Mdcr_Pymt_Amt": _amount(amounts["paid"]),
-        "Drug_Sprsn_Ind": _text(np.full(len(provider), "*", dtype=object)),
-    })
-    return pl.DataFrame(values)
+def medicare_frame(people: pl.DataFrame, provider: np.ndarray, year: np.ndarray, amounts: dict[str, np.ndarray]) -> pl.DataFrame:
+    frame = _payment_common(people, provider, year, "Rndrng_Prvdr")
+    return frame.rename({"npi": "Rndrng_NPI", "provider_type": "Rndrng_Prvdr_Type"}).with_columns(
+        pl.lit("Y").alias("Rndrng_Prvdr_Mdcr_Prtcptg_Ind"),
+        pl.lit("1").alias("Rndrng_Prvdr_RUCA"),
+        _count(amounts["hcpcs"]).alias("Tot_HCPCS_Cds"),
+        _count(amounts["benes"]).alias("Tot_Benes"),
+        _count(amounts["services"]).alias("Tot_Srvcs"),
+        _amount(amounts["submitted"]).alias("Tot_Sbmtd_Chrg"),
+        _amount(amounts["allowed"]).alias("Tot_Mdcr_Alowd_Amt"),
+        _amount(amounts["paid"]).alias("Tot_Mdcr_Pymt_Amt"),
+        _amount(amounts["paid"] * 0.97).alias("Tot_Mdcr_Stdzd_Amt"),
+        _count(amounts["benes"]).alias("Med_Tot_Benes"),
+        _count(amounts["services"]).alias("Med_Tot_Srvcs"),
+        _amount(amounts["paid"]).alias("Med_Mdcr_Pymt_Amt"),
+        pl.lit("*").alias("Drug_Sprsn_Ind"),
+    )
 
 
-def partd_frame(pop: Population, provider: np.ndarray, year: np.ndarray, amounts: dict[str, np.ndarray]) -> pl.DataFrame:
-    values = _payment_common(pop, provider, year, "Prscrbr")
+def partd_frame(people: pl.DataFrame, provider: np.ndarray, year: np.ndarray, amounts: dict[str, np.ndarray]) -> pl.DataFrame:
+    frame = _payment_common(people, provider, year, "Prscrbr")
     claims = amounts["claims"]
-    values.update({
-        "PRSCRBR_NPI": _text(pop.npi[provider]),
-        "Prscrbr_Type": _text(_PROVIDER_TYPES[pop.taxonomy[provider]]),
-        "Prscrbr_Type_Src": _text(np.full(len(provider), "S", dtype=object)),
-        "Tot_Clms": _count(claims),
-        "Tot_30day_Fills": _amount(amounts["fills"]),
-        "Tot_Drug_Cst": _amount(amounts["drug_cost"]),
-        "Tot_Day_Suply": _count(amounts["fills"] * 30),
-        "Tot_Benes": _count(amounts["benes"]),
-        "GE65_Sprsn_Flag": _text(np.where(claims < 60, "*", "").astype(object)),
-        "GE65_Tot_Clms": _text(np.where(claims < 60, "", (claims * 0.8).astype(np.int64).astype(str)).astype(object)),
-        "Brnd_Sprsn_Flag": _text(np.where(claims < 40, "#", "").astype(object)),
-    })
-    return pl.DataFrame(values)
+    ge65 = _count(claims * 0.8)
+    return frame.rename({"npi": "PRSCRBR_NPI", "provider_type": "Prscrbr_Type"}).with_columns(
+        pl.lit("S").alias("Prscrbr_Type_Src"),
+        _count(claims).alias("Tot_Clms"),
+        _amount(amounts["fills"]).alias("Tot_30day_Fills"),
+        _amount(amounts["drug_cost"]).alias("Tot_Drug_Cst"),
+        _count(amounts["fills"] * 30).alias("Tot_Day_Suply"),
+        _count(amounts["benes"]).alias("Tot_Benes"),
+        pl.when(pl.Series(claims < 60)).then(pl.lit("*")).otherwise(pl.lit("")).alias("GE65_Sprsn_Flag"),
+        pl.when(pl.Series(claims < 60)).then(pl.lit("")).otherwise(ge65).alias("GE65_Tot_Clms"),
+        pl.when(pl.Series(claims < 40)).then(pl.lit("#")).otherwise(pl.lit("")).alias("Brnd_Sprsn_Flag"),
+    )
 
 
-def medicaid_frame(pop: Population, provider: np.ndarray, year: np.ndarray, amounts: dict[str, np.ndarray], rng: np.random.Generator) -> pl.DataFrame:
+def medicaid_frame(people: pl.DataFrame, provider: np.ndarray, year: np.ndarray, amounts: dict[str, np.ndarray], rng: np.random.Generator) -> pl.DataFrame:
     """Monthly Medicaid rows: each provider-year is split over 1 + Poisson(1) consecutive months.
 
     Paid cents and claims are split so that the months sum exactly to the
@@ -161,15 +204,15 @@ def medicaid_frame(pop: Population, provider: np.ndarray, year: np.ndarray, amou
     cents = split(np.round(amounts["paid"] * 100))
     weight_max = np.maximum.reduceat(weight, np.cumsum(months) - months)
     benes = np.maximum(1, np.round(amounts["benes"][row_parent] * weight / weight_max[row_parent])).astype(np.int64)
-    npi = _text(pop.npi[provider][row_parent])
+    npi = people["npi"].gather(pl.Series(provider[row_parent]))
     return pl.DataFrame({
         "BILLING_PROVIDER_NPI_NUM": npi,
         "SERVICING_PROVIDER_NPI_NUM": npi,
-        "HCPCS_CODE": _text(np.array(names.HCPCS_CODES, dtype=object)[rng.integers(0, len(names.HCPCS_CODES), len(row_parent))]),
-        "CLAIM_FROM_MONTH": _text(np.char.add(np.char.add(year[row_parent].astype(str), "-"), np.char.zfill(month.astype(str), 2)).astype(object)),
+        "HCPCS_CODE": _lookup(list(names.HCPCS_CODES), rng.integers(0, len(names.HCPCS_CODES), len(row_parent))),
+        "CLAIM_FROM_MONTH": _text(year[row_parent]) + "-" + _text(month).str.zfill(2),
         "TOTAL_UNIQUE_BENEFICIARIES": _count(benes),
         "TOTAL_CLAIMS": _count(claims),
-        "TOTAL_PAID": pl.Series(cents // 100).cast(pl.Utf8) + "." + pl.Series(np.char.zfill((cents % 100).astype(str), 2)),
+        "TOTAL_PAID": _text(cents // 100) + "." + _text(cents % 100).str.zfill(2),
         "__year": _text(year[row_parent]),
     })
 
