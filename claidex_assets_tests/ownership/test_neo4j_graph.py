@@ -483,3 +483,9 @@ def test_every_cypher_constant_executed(
     # The constants are the only Cypher this module sends.
     unknown = [s[:60] for s in statements if not any(s.startswith(repr(q)) for q in cypher_queries().values())]
     assert unknown == []
+
+
+def test_neo4j_server_loopback_only(neo4j_server: Neo4jServerInfo) -> None:
+    assert neo4j_server.uri.startswith("bolt://127.0.0.1:")
+    # The password stays out of the repr that pytest prints on failures.
+    assert neo4j_server.password not in repr(neo4j_server)
