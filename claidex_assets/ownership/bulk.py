@@ -25,7 +25,7 @@ from claidex_assets.ownership.chain import (
     OwnershipGraph,
     facility_chain_features,
 )
-from claidex_assets.ownership.names import find_containments, name_key_expr
+from claidex_assets.ownership.names import JoinedTexts, find_containments, name_grams, name_key_expr
 from claidex_assets.ownership.schema import GraphSnapshot, check_schema
 
 logger = logging.getLogger(__name__)
@@ -46,8 +46,18 @@ class OwnershipBulk:
 
     @cached_property
     def facility_name_keys(self) -> list[str | None]:
-        """Name keys of the facilities in rank order, the texts a partition scans for provider names."""
+        """Name keys of the facilities in rank order."""
         return self.facilities["name_key"].to_list()
+
+    @cached_property
+    def facility_name_texts(self) -> JoinedTexts:
+        """The facility name keys joined once per process, the texts every partition scans."""
+        return JoinedTexts(self.facility_name_keys)
+
+    @cached_property
+    def facility_name_grams(self) -> pl.Series:
+        """Four-character substrings of the facility name keys, to skip display names no facility contains."""
+        return name_grams(self.facility_name_keys)
 
     def to_bytes(self) -> bytes:
         """Serialise to bytes; equal bulks give equal bytes (Arrow IPC, zstd-compressed)."""
@@ -111,55 +121,52 @@ def chain_links(snapshot: GraphSnapshot, graph: OwnershipGraph, chain_entities: 
     """Link chain entities to Provider-node NPIs and collect the active exclusions.
 
     A Provider node links to an entity when their NPIs are equal or when the
-    provider's name key contains the entity's name key. NPI ids number the
-    distinct non-null Provider-node NPIs in sorted order.
+    provider's name key contains the entity's name key. Provider nodes
+    without an NPI are ignored, because chain providers are counted by NPI.
     """
     provider_nodes = snapshot.providers.filter(pl.col("npi").is_not_null())
-    npi_ids = (
-        provider_nodes["npi"].unique().sort().to_frame().with_row_index("npi_id")
-        .with_columns(pl.col("npi_id").cast(pl.Int64))
-    )
     members = pl.DataFrame({"index": sorted(chain_entities)}, schema={"index": pl.Int64})
     entities = graph.entities.join(members, on="index", how="semi")
 
-    by_npi = entities.join(npi_ids, on="npi").select(pl.col("index").alias("entity"), "npi_id")
-    by_name = _name_links(provider_nodes.join(npi_ids, on="npi"), entities)
-    pairs = pl.concat([by_npi, by_name]).unique().group_by("entity").agg(pl.col("npi_id"))
+    by_npi = entities.join(provider_nodes.select("npi").unique(), on="npi").select(
+        pl.col("index").alias("entity"), "npi"
+    )
+    by_name = _name_links(provider_nodes, entities)
+    pairs = pl.concat([by_npi, by_name]).group_by("entity").agg(pl.col("npi").unique())
     entity_npis = {
-        entity: frozenset(npis) for entity, npis in zip(pairs["entity"].to_list(), pairs["npi_id"].to_list())
+        entity: frozenset(npis) for entity, npis in zip(pairs["entity"].to_list(), pairs["npi"].to_list())
     }
 
     reinstated = _reinstated_exclusion_ids(snapshot.exclusions)
-    excluded_npis = (
-        snapshot.provider_exclusions.join(reinstated, on="exclusion_id", how="anti")
-        .join(npi_ids, on="npi")["npi_id"]
-    )
+    excluded_npis = snapshot.provider_exclusions.join(reinstated, on="exclusion_id", how="anti")["npi"]
     excluded_entities = (
         snapshot.entity_exclusions.join(reinstated, on="exclusion_id", how="anti")
         .join(graph.entities, on="entity_id")["index"]
     )
     return ChainLinks(
         entity_npis=entity_npis,
-        excluded_npis=frozenset(excluded_npis.to_list()),
+        excluded_npis=frozenset(excluded_npis.drop_nulls().to_list()),
         excluded_entities=frozenset(excluded_entities.to_list()),
     )
 
 
 def _name_links(provider_nodes: pl.DataFrame, entities: pl.DataFrame) -> pl.DataFrame:
-    """Return (entity, npi_id) pairs where the provider's name key contains the entity's name key."""
-    texts = provider_nodes.select("npi_id", name_key_expr("name").alias("text")).drop_nulls().unique()
+    """Return (entity, npi) pairs where the provider's name key contains the entity's name key."""
     patterns = entities.filter(pl.col("name_key").is_not_null())
-    pattern_keys = patterns["name_key"].unique().sort()
-    text_keys = texts["text"].unique().sort()
-    pattern_index, text_index = find_containments(pattern_keys.to_list(), text_keys.to_list())
-    matched = pl.DataFrame(
-        {"name_key": pattern_keys.gather(pattern_index), "text": text_keys.gather(text_index)}
+    pattern_keys = patterns["name_key"].unique()
+    if pattern_keys.is_empty():
+        return pl.DataFrame(schema={"entity": pl.Int64, "npi": pl.Utf8})
+    # polars' own Aho-Corasick test (multi-threaded Rust) keeps only the few
+    # provider names that contain some entity name, so the pyahocorasick pass
+    # that reports which ones scans a small share of the 1.78M names.
+    texts = (
+        provider_nodes.select("npi", name_key_expr("name").alias("text"))
+        .drop_nulls()
+        .filter(pl.col("text").str.contains_any(pattern_keys.implode()))
     )
-    return (
-        matched.join(patterns, on="name_key")
-        .join(texts, on="text")
-        .select(pl.col("index").alias("entity"), "npi_id")
-    )
+    pattern_index, text_index = find_containments(pattern_keys.to_list(), texts["text"].to_list())
+    matched = pl.DataFrame({"name_key": pattern_keys.gather(pattern_index), "npi": texts["npi"].gather(text_index)})
+    return matched.join(patterns, on="name_key").select(pl.col("index").alias("entity"), "npi")
 
 
 def _reinstated_exclusion_ids(exclusions: pl.DataFrame) -> pl.DataFrame:

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from claidex_assets.npi import NpiRange
-from claidex_assets.ownership.names import first_containing_text, name_key_expr
+from claidex_assets.ownership.names import first_containing_text, may_occur_in_expr, name_key_expr
 from claidex_assets.ownership.schema import OWNERSHIP_FEATURES, GraphSnapshot, check_schema
 
 if TYPE_CHECKING:
@@ -111,10 +111,10 @@ class OwnershipGraph:
 
 @dataclass(frozen=True)
 class ChainLinks:
-    """Which Provider-node NPIs (as integer ids) each entity links to, and which entities are excluded."""
+    """Which Provider-node NPIs each entity links to, and which NPIs and entities are excluded."""
 
-    entity_npis: dict[int, frozenset[int]]  # entity index -> linked NPI ids
-    excluded_npis: frozenset[int]  # NPI ids with an active exclusion
+    entity_npis: dict[int, frozenset[str]]  # entity index -> linked Provider-node NPIs
+    excluded_npis: frozenset[str]  # NPIs with an EXCLUDED_BY edge to an active exclusion
     excluded_entities: frozenset[int]  # entity indices with an active exclusion
 
 
@@ -123,11 +123,16 @@ class ChainIndex:
 
     def __init__(self, graph: OwnershipGraph) -> None:
         self.graph = graph
+        self._seeds: dict[int, frozenset[int]] = {}
         self._downward: dict[int, frozenset[int]] = {}
 
     def seeds(self, facility: int) -> frozenset[int]:
         """Return the facility and its ancestors within MAX_HOPS incoming OWNS edges."""
-        return bounded_reach(self.graph.owners, facility, MAX_HOPS)
+        seeds = self._seeds.get(facility)
+        if seeds is None:
+            seeds = bounded_reach(self.graph.owners, facility, MAX_HOPS)
+            self._seeds[facility] = seeds
+        return seeds
 
     def downward(self, seed: int) -> frozenset[int]:
         """Return the seed and the entities within MAX_HOPS outgoing OWNS edges of it."""
@@ -166,10 +171,10 @@ def bounded_reach(adjacency: Sequence[tuple[int, ...]], start: int, max_hops: in
 def facility_chain_features(index: ChainIndex, links: ChainLinks) -> pl.DataFrame:
     """Compute the chain features of every SNF (FACILITY_FEATURES, in (name, entity_id) order)."""
     graph = index.graph
-    npis_below: dict[int, frozenset[int]] = {}
-    excluded_below: dict[int, frozenset[int]] = {}
+    npis_below: dict[int, frozenset[str]] = {}
+    excluded_below: dict[int, frozenset[str]] = {}
 
-    def linked_below(seed: int) -> tuple[frozenset[int], frozenset[int]]:
+    def linked_below(seed: int) -> tuple[frozenset[str], frozenset[str]]:
         if seed not in npis_below:
             npis = _union(links.entity_npis.get(entity) for entity in index.downward(seed))
             npis_below[seed] = npis
@@ -178,8 +183,8 @@ def facility_chain_features(index: ChainIndex, links: ChainLinks) -> pl.DataFram
 
     provider_counts, excluded_counts, weights, owner_flags = [], [], [], []
     for facility in graph.facilities["index"].to_list():
-        chain_npis: set[int] = set()
-        chain_excluded: set[int] = set()
+        chain_npis: set[str] = set()
+        chain_excluded: set[str] = set()
         for seed in index.seeds(facility):
             npis, excluded = linked_below(seed)
             chain_npis.update(npis)
@@ -254,12 +259,11 @@ def _facility_ranks(bulk: "OwnershipBulk", facilities: pl.DataFrame, providers: 
     keyed = providers.join(by_npi, on="npi", how="left").with_columns(
         name_key_expr("display_name").alias("name_key")
     )
+    unmatched = keyed.filter(pl.col("rank").is_null() & pl.col("name_key").is_not_null())
     patterns = (
-        keyed.filter(pl.col("rank").is_null() & pl.col("name_key").is_not_null())["name_key"]
-        .unique()
-        .sort()
+        unmatched.filter(may_occur_in_expr("name_key", bulk.facility_name_grams))["name_key"].unique().sort()
     )
-    first = first_containing_text(patterns.to_list(), bulk.facility_name_keys)
+    first = first_containing_text(patterns.to_list(), bulk.facility_name_texts)
     by_name = pl.DataFrame(
         {"name_key": patterns, "name_rank": pl.Series(first, dtype=pl.Int64)}
     ).filter(pl.col("name_rank") >= 0)
@@ -303,5 +307,5 @@ def _adjacency(source: pl.Series, target: pl.Series, count: int) -> list[tuple[i
     return adjacency
 
 
-def _union(sets: Iterable[frozenset[int] | None]) -> frozenset[int]:
+def _union(sets: Iterable[frozenset[str] | None]) -> frozenset[str]:
     return frozenset().union(*(s for s in sets if s))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import ahocorasick
 import numpy as np
@@ -42,7 +43,53 @@ def name_key_expr(column: str) -> pl.Expr:
     return pl.when(key.str.len_chars() >= MIN_NAME_LENGTH).then(key).otherwise(None)
 
 
-def find_containments(patterns: Sequence[str], texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
+def name_grams(texts: Sequence[str | None]) -> pl.Series:
+    """Collect every distinct substring of :data:`MIN_NAME_LENGTH` characters of the texts."""
+    width = MIN_NAME_LENGTH
+    grams = {text[i : i + width] for text in texts if text for i in range(len(text) - width + 1)}
+    return pl.Series("gram", sorted(grams), dtype=pl.Utf8)
+
+
+def may_occur_in_expr(column: str, grams: pl.Series) -> pl.Expr:
+    """Build a cheap necessary test for a key column to be a substring of some text.
+
+    ``grams`` comes from :func:`name_grams` over those texts. A key whose
+    first, middle or last :data:`MIN_NAME_LENGTH` characters are not among
+    them cannot occur in any text, so dropping it before building an
+    automaton changes no match. Null keys give null.
+    """
+    key = pl.col(column)
+    width = MIN_NAME_LENGTH
+    middle = key.str.slice(key.str.len_chars() // 2 - width // 2, width)
+    known = grams.implode()
+    return key.str.slice(0, width).is_in(known) & middle.is_in(known) & key.str.slice(-width).is_in(known)
+
+
+@dataclass(frozen=True)
+class _TextBatch:
+    joined: str  # the batch's texts joined by _JOINT, null texts as ""
+    starts: np.ndarray  # code-point offset of each text in ``joined``
+    lengths: np.ndarray  # code-point length of each text
+    first_index: int  # index of the batch's first text among all texts
+
+
+class JoinedTexts:
+    """Texts joined into scan batches once, so several automatons can scan them without rejoining."""
+
+    def __init__(self, texts: Sequence[str | None]) -> None:
+        self.count = len(texts)
+        self.batches: list[_TextBatch] = []
+        for first_index in range(0, len(texts), _TEXT_BATCH):
+            batch = [text or "" for text in texts[first_index : first_index + _TEXT_BATCH]]
+            lengths = np.fromiter((len(t) for t in batch), dtype=np.int64, count=len(batch))
+            starts = np.zeros(len(batch), dtype=np.int64)
+            np.cumsum(lengths[:-1] + len(_JOINT), out=starts[1:])
+            self.batches.append(_TextBatch(_JOINT.join(batch), starts, lengths, first_index))
+
+
+def find_containments(
+    patterns: Sequence[str], texts: Sequence[str | None] | JoinedTexts
+) -> tuple[np.ndarray, np.ndarray]:
     """Find every (pattern, text) pair where the text contains the pattern.
 
     ``patterns`` and ``texts`` must already be keys (see :func:`name_key_expr`);
@@ -51,29 +98,28 @@ def find_containments(patterns: Sequence[str], texts: Sequence[str | None]) -> t
     indices, sorted by text index then pattern index, each pair once even
     when the pattern occurs several times in the text.
     """
-    if not patterns or not texts:
+    joined = texts if isinstance(texts, JoinedTexts) else JoinedTexts(texts)
+    if not patterns or not joined.count:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
     automaton = _build_automaton(patterns)
     pattern_lengths = np.fromiter((len(p) for p in patterns), dtype=np.int64, count=len(patterns))
 
     pattern_parts: list[np.ndarray] = []
     text_parts: list[np.ndarray] = []
-    for batch_start in range(0, len(texts), _TEXT_BATCH):
-        batch = [text or "" for text in texts[batch_start : batch_start + _TEXT_BATCH]]
+    for batch in joined.batches:
         pattern_index, text_index = _scan_batch(automaton, pattern_lengths, batch)
         pattern_parts.append(pattern_index)
-        text_parts.append(text_index + batch_start)
+        text_parts.append(text_index + batch.first_index)
 
     pattern_index = np.concatenate(pattern_parts)
     text_index = np.concatenate(text_parts)
     # One pair per (text, pattern): a pattern can occur several times in a text.
-    pair_key = text_index * len(patterns) + pattern_index
-    pair_key = np.unique(pair_key)
-    logger.debug("name matching: %d patterns, %d texts, %d pairs", len(patterns), len(texts), pair_key.size)
+    pair_key = np.unique(text_index * len(patterns) + pattern_index)
+    logger.debug("name matching: %d patterns, %d texts, %d pairs", len(patterns), joined.count, pair_key.size)
     return pair_key % len(patterns), pair_key // len(patterns)
 
 
-def first_containing_text(patterns: Sequence[str], texts: Sequence[str | None]) -> np.ndarray:
+def first_containing_text(patterns: Sequence[str], texts: Sequence[str | None] | JoinedTexts) -> np.ndarray:
     """Return, per pattern, the index of the first text that contains it, or -1 when none does."""
     first = np.full(len(patterns), -1, dtype=np.int64)
     pattern_index, text_index = find_containments(patterns, texts)
@@ -97,23 +143,16 @@ def _build_automaton(patterns: Sequence[str]) -> ahocorasick.Automaton:
 
 
 def _scan_batch(
-    automaton: ahocorasick.Automaton, pattern_lengths: np.ndarray, batch: list[str]
+    automaton: ahocorasick.Automaton, pattern_lengths: np.ndarray, batch: _TextBatch
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Scan one batch of texts joined into a single string and map matches back to texts."""
-    text_lengths = np.fromiter((len(t) for t in batch), dtype=np.int64, count=len(batch))
-    text_starts = np.zeros(len(batch), dtype=np.int64)
-    np.cumsum(text_lengths[:-1] + len(_JOINT), out=text_starts[1:])
-
+    """Scan one joined batch and map each match back to the text it lies in, dropping matches across joints."""
     # automaton.iter yields (end position, pattern index) with inclusive end
     # positions in code points; flattening avoids one tuple per match in memory.
-    flat = np.fromiter(
-        itertools.chain.from_iterable(automaton.iter(_JOINT.join(batch))), dtype=np.int64
-    )
+    flat = np.fromiter(itertools.chain.from_iterable(automaton.iter(batch.joined)), dtype=np.int64)
     match_end = flat[0::2]
     pattern_index = flat[1::2]
-    text_index = np.searchsorted(text_starts, match_end, side="right") - 1
+    text_index = np.searchsorted(batch.starts, match_end, side="right") - 1
     match_start = match_end - pattern_lengths[pattern_index] + 1
-    inside = (match_start >= text_starts[text_index]) & (
-        match_end < text_starts[text_index] + text_lengths[text_index]
-    )
+    text_start = batch.starts[text_index]
+    inside = (match_start >= text_start) & (match_end < text_start + batch.lengths[text_index])
     return pattern_index[inside], text_index[inside]
