@@ -34,7 +34,7 @@ STATES = ["TX", "CA", "NY", "FL", "PR", "GU", "ZZ"]
 
 
 def provider_frame(count: int, rng: np.random.Generator) -> pl.DataFrame:
-    stems = rng.choice(np.arange(100_000_000, 300_000_000), size=count, replace=False)
+    stems = rng.choice(200_000_000, size=count, replace=False) + 100_000_000
     npis = [make_npi(int(stem)) for stem in np.sort(stems)]
     return pl.DataFrame(
         {
@@ -72,7 +72,9 @@ def write_medicaid_file(path: Path, npis: pl.Series, rows: int, rng: np.random.G
             "BILLING_PROVIDER_NPI_NUM": npis.gather(picks),
             "SERVICING_PROVIDER_NPI_NUM": npis.gather(picks),
             "HCPCS_CODE": rng.choice(["99213", "T1019", "H2015"], size=rows),
-            "CLAIM_FROM_MONTH": [f"{2019 + month // 12}-{month % 12 + 1:02d}" for month in months],
+            "CLAIM_FROM_MONTH": pl.Series(2019 + months // 12).cast(pl.Utf8)
+            + "-"
+            + pl.Series(months % 12 + 1).cast(pl.Utf8).str.zfill(2),
             "TOTAL_UNIQUE_BENEFICIARIES": rng.integers(11, 300, size=rows),
             "TOTAL_CLAIMS": rng.integers(11, 900, size=rows),
             "TOTAL_PAID": np.round(rng.gamma(2.0, 900.0, size=rows), 2),
@@ -97,7 +99,8 @@ def main() -> None:
 
     rng = np.random.default_rng(7)
     providers = provider_frame(int(NATIONAL_PROVIDERS * args.scale), rng)
-    payments = payment_frame(providers["npi"], int(NATIONAL_PAYMENT_ROWS * args.scale), rng)
+    # Sorted by NPI as the loaders sort them before COPY.
+    payments = payment_frame(providers["npi"], int(NATIONAL_PAYMENT_ROWS * args.scale), rng).sort("npi", "year")
     print(f"frames: {providers.height:,} providers, {payments.height:,} payment rows")
 
     workdir = Path(tempfile.mkdtemp(prefix="claidex-bench-"))

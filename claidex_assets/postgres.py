@@ -47,8 +47,7 @@ QUARANTINE_TABLE = "quarantine"
 # enough that one chunk's CSV text stays in the tens of megabytes.
 COPY_CHUNK_ROWS = 250_000
 
-# Any key of the DDL file works as the advisory lock id, as long as every
-# process that applies the schema uses the same one.
+# Advisory lock key that every process applying the schema takes first.
 _SCHEMA_LOCK_ID = 0x434C_4149_4445_58  # "CLAIDEX"
 
 # Substrings of libpq messages for failures that a retry can fix: the server
@@ -245,7 +244,7 @@ def apply_schema(conn: psycopg.Connection) -> None:
 
 def missing_relations(conn: psycopg.Connection, names: Iterable[str]) -> list[str]:
     """Return those of ``names`` that are neither a table nor a view on the search path."""
-    wanted = list(names)
+    requested = list(names)
     rows = conn.execute(
         """
         SELECT c.relname
@@ -253,10 +252,10 @@ def missing_relations(conn: psycopg.Connection, names: Iterable[str]) -> list[st
         WHERE n.nspname = ANY(current_schemas(false)) AND c.relname = ANY(%s)
           AND c.relkind IN ('r', 'v', 'm', 'p', 'f')
         """,
-        (wanted,),
+        (requested,),
     ).fetchall()
     present = {row[0] for row in rows}
-    return [name for name in wanted if name not in present]
+    return [name for name in requested if name not in present]
 
 
 def require_tables(conn: psycopg.Connection, names: Iterable[str]) -> None:

@@ -130,7 +130,7 @@ def run_load(args: argparse.Namespace) -> int:
 def run_load_dir(args: argparse.Namespace) -> int:
     directory: Path = args.directory
     if not directory.is_dir():
-        raise InputDataError(f"folder not found: {directory}; pass a folder that holds the downloaded CSV files")
+        raise InputDataError(f"folder not found: {directory}; pass a folder that contains the downloaded CSV files")
     found = [(source_of_file(path), path) for path in sorted(directory.iterdir()) if path.is_file()]
     order = list(FILE_PATTERNS)
     jobs = sorted(((source, path) for source, path in found if source), key=lambda job: (order.index(job[0]), job[1].name))

@@ -45,7 +45,7 @@ SUPPRESSION_MARKS = ["*", "#"]
 NPI_VALID = "__npi_valid"
 
 # Data rows are numbered from 2 because line 1 is the header. The number is
-# the physical line only while no quoted field holds a line break.
+# the physical line only while no quoted field contains a line break.
 FIRST_DATA_LINE = 2
 
 _READ_BLOCK_BYTES = 64 << 20
@@ -165,7 +165,7 @@ def scan_text_columns(path: Path, mapping: Mapping[str, str], *, encoding: str =
     Adds ``line_number`` (the header is line 1). Surrounding whitespace is
     stripped and blank cells become null. Rows with too many fields are
     truncated and rows with too few get nulls, so one ragged line never
-    stops a national load; such rows usually fail validation afterwards.
+    stops a national load. Such rows usually fail validation afterwards.
     """
     frame = pl.scan_csv(
         path,
@@ -217,8 +217,8 @@ def number(column: str) -> pl.Expr:
     """Parse stripped text to Float64: thousands separators and ``$`` dropped, ``*`` and ``#`` null.
 
     Expects cells as :func:`scan_text_columns` yields them (stripped, blank
-    as null). Text that is no number also becomes null; :func:`not_a_number`
-    tells the two apart.
+    as null). Text that is no number also becomes null, and
+    :func:`not_a_number` distinguishes it from a suppressed cell.
     """
     text = pl.col(column)
     cleaned = text.str.replace_all(",", "", literal=True).str.replace_all("$", "", literal=True)
@@ -275,7 +275,7 @@ def with_npi_validity(batch: pl.DataFrame, column: str = "npi") -> pl.DataFrame:
 
 
 def has_replacement_char(columns: Sequence[str]) -> pl.Expr:
-    """True where any text column holds U+FFFD, the mark of bytes that failed to decode."""
+    """True where any text column contains U+FFFD, the mark of bytes that failed to decode."""
     return pl.any_horizontal([pl.col(name).str.contains("\ufffd", literal=True).fill_null(False) for name in columns])
 
 

@@ -1,8 +1,8 @@
 -- Claidex source tables, combined payment view, quarantine and score table.
 -- Idempotent: every statement can run again on a database that has them.
 -- There are no CHECK constraints and the payment tables have no primary
--- key, so a hand-loaded table can hold bad rows; the extracts reject those
--- rows into the quarantine and the asset checks count them.
+-- key, so a hand-loaded table can contain bad rows. The extracts reject
+-- those rows into the quarantine and the asset checks count them.
 
 CREATE TABLE IF NOT EXISTS providers (
     npi              TEXT PRIMARY KEY,
@@ -47,9 +47,9 @@ CREATE INDEX IF NOT EXISTS exclusions_npi_idx ON exclusions (npi);
 CREATE INDEX IF NOT EXISTS exclusions_business_state_idx ON exclusions (business_name_normalized, state);
 
 -- The payment tables have one index, on (npi, year). Loaders copy rows
--- sorted by NPI, which keeps its maintenance cheap; a year index would
--- double the cost of a national COPY for little gain, because a reload
--- deletes a fifth of the rows and the extracts read them all.
+-- sorted by NPI, which keeps its maintenance cheap. There is no year
+-- index, because a reload deletes a fifth of the rows and the extracts
+-- read them all, so it would only slow a national COPY down.
 
 -- Medicaid spending aggregated from provider-month line items to provider-year.
 -- beneficiaries is the largest monthly unique-beneficiary count of the year,

@@ -3,8 +3,8 @@
 The file has 18 columns: LASTNAME, FIRSTNAME, MIDNAME, BUSNAME, GENERAL,
 SPECIALTY, UPIN, NPI, DOB, ADDRESS, CITY, STATE, ZIP, EXCLTYPE, EXCLDATE,
 REINDATE, WAIVERDATE, WVRSTATE. Dates are ``YYYYMMDD`` with ``00000000``
-for none, and an NPI of ``0000000000`` or blank means the NPI is unknown:
-the row is kept with a null NPI, because the ownership graph can still link
+for none. An NPI of ``0000000000`` or blank means the NPI is unknown. Such
+a row is kept with a null NPI, because the ownership graph can still link
 an excluded organization by its normalized business name and state.
 
 Each record gets a stable ``exclusion_id`` (:func:`make_exclusion_id`), so a

@@ -1,8 +1,8 @@
 """Loader for the Medicaid provider spending file, aggregated to provider-year while streaming.
 
 The national file has one row per billing NPI, servicing NPI, HCPCS code
-and claim month (about 227 million rows, 11 GB), so it is read in batches
-and each batch is summed per (NPI, year) at once; only the running
+and claim month (about 227 million rows, 11 GB). It is read in batches and
+each batch is summed per (NPI, year) at once, so only the running
 provider-year totals stay in memory. Payments and claims are summed.
 Beneficiaries are the largest monthly unique-beneficiary count of the year:
 summing monthly unique counts would count a patient seen in several months

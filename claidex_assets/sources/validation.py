@@ -217,8 +217,8 @@ def split_valid_exclusions(frame: pl.DataFrame) -> ValidationSplit:
     """Split exclusion rows (the ``exclusions`` columns) into valid and rejected rows.
 
     Checks, in order: ``missing_required`` (exclusion_id or excldate null),
-    ``invalid_npi`` (an NPI that is present but invalid; a null NPI is an
-    exclusion without a known NPI and stays valid). The key is exclusion_id.
+    ``invalid_npi`` (an NPI that is present but invalid). A null NPI is an
+    exclusion without a known NPI and stays valid. The key is exclusion_id.
     """
     frame = _with_missing(frame, {"exclusion_id": pl.Utf8, "npi": pl.Utf8, "excldate": pl.Date}).with_columns(
         pl.col("npi").cast(pl.Utf8)

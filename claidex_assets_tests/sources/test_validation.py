@@ -169,3 +169,54 @@ def test_split_payments_accounts_for_every_row(rows: list[dict]) -> None:
         assert (values <= MAX_AMOUNT).all()
     assert not valid.select("npi", "year", "program").is_duplicated().any()
     assert rejected["reason"].null_count() == 0
+
+
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {
+                "npi": NPIS,
+                "display_name": st.sampled_from(["A", "B", None]),
+                "entity_type_code": st.sampled_from(["1", "2", "3", "", "x", None]),
+            }
+        ),
+        max_size=30,
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_split_providers_accounts_for_every_row(rows: list[dict]) -> None:
+    frame = pl.DataFrame(rows, schema={"npi": pl.Utf8, "display_name": pl.Utf8, "entity_type_code": pl.Utf8})
+    split = split_valid_providers(frame)
+    valid, rejected = split
+
+    assert valid.height + rejected.height + split.duplicates_collapsed == len(rows)
+    assert all(is_valid_npi(npi) for npi in valid["npi"])
+    assert not valid["npi"].is_duplicated().any()
+    assert valid["entity_type_code"].drop_nulls().is_in([1, 2]).all()
+
+
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {
+                "exclusion_id": st.sampled_from(["LEIE-1", "LEIE-2", "LEIE-3", None]),
+                "npi": NPIS,
+                "excldate": st.sampled_from([dt.date(2020, 1, 1), dt.date(2021, 5, 6), None]),
+                "reinstated": st.booleans(),
+            }
+        ),
+        max_size=30,
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_split_exclusions_accounts_for_every_row(rows: list[dict]) -> None:
+    frame = pl.DataFrame(
+        rows, schema={"exclusion_id": pl.Utf8, "npi": pl.Utf8, "excldate": pl.Date, "reinstated": pl.Boolean}
+    )
+    split = split_valid_exclusions(frame)
+    valid, rejected = split
+
+    assert valid.height + rejected.height + split.duplicates_collapsed == len(rows)
+    assert all(npi is None or is_valid_npi(npi) for npi in valid["npi"])
+    assert not valid["exclusion_id"].is_duplicated().any()
+    assert valid["excldate"].null_count() == 0
