@@ -1,12 +1,13 @@
 """Benchmark the ownership-chain features on a national-shaped synthetic graph.
 
 The generator builds, with vectorised numpy and polars, a graph shaped like
-the national one: 15,000 SNFs with distinct names, about 40 corporate chains
-of 20 to 600 facilities under 2-3 levels of holding companies, independent
-facilities owned by 1-3 LLCs, individual part-owners spread over facilities
-with a skewed number of holdings, 1.78M Provider nodes and the same 1.78M
+the national one. It has 15,000 SNFs with distinct names. About 40 corporate
+chains of 20 to 600 facilities sit under 2-3 levels of holding companies,
+and the other facilities are owned by 1-3 LLCs. Individual part-owners (12
+per facility on average, some holding dozens of facilities) bring the OWNS
+edges to about 200,000. There are 1.78M Provider nodes, the same 1.78M
 providers in the extract (a small share named after facilities or chain
-entities), 80,000 exclusions.
+entities) and 80,000 exclusions.
 
 It times, with medians over repeats:
 

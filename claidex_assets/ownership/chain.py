@@ -111,7 +111,7 @@ class OwnershipGraph:
 
 @dataclass(frozen=True)
 class ChainLinks:
-    """Which Provider-node NPIs each entity links to, and which NPIs and entities are excluded."""
+    """Provider-node NPIs linked to each chain entity, and the NPIs and entities with an active exclusion."""
 
     entity_npis: dict[int, frozenset[str]]  # entity index -> linked Provider-node NPIs
     excluded_npis: frozenset[str]  # NPIs with an EXCLUDED_BY edge to an active exclusion
@@ -152,7 +152,10 @@ class ChainIndex:
 
 
 def bounded_reach(adjacency: Sequence[tuple[int, ...]], start: int, max_hops: int) -> frozenset[int]:
-    """Breadth-first search from ``start`` over at most ``max_hops`` edges; cycles end the walk."""
+    """Return ``start`` and every node within ``max_hops`` edges of it.
+
+    Breadth-first search visits each node once, so a cycle ends the walk.
+    """
     seen = {start}
     frontier = [start]
     for _ in range(max_hops):

@@ -8,7 +8,7 @@ mapping). Inner whitespace is kept as it is. A key shorter than
 links while ``" ABCD "`` links as ``"abcd"``.
 
 "A contains B" means B's key is a substring of A's key. :func:`find_containments`
-answers that for many patterns against many texts at once with an
+finds those pairs for many patterns against many texts at once with an
 Aho-Corasick automaton, in time linear in the total length of the names plus
 the number of matches, never comparing every pattern with every text.
 """
@@ -81,7 +81,7 @@ class JoinedTexts:
         self.batches: list[_TextBatch] = []
         for first_index in range(0, len(texts), _TEXT_BATCH):
             batch = [text or "" for text in texts[first_index : first_index + _TEXT_BATCH]]
-            lengths = np.fromiter((len(t) for t in batch), dtype=np.int64, count=len(batch))
+            lengths = np.fromiter(map(len, batch), dtype=np.int64, count=len(batch))
             starts = np.zeros(len(batch), dtype=np.int64)
             np.cumsum(lengths[:-1] + len(_JOINT), out=starts[1:])
             self.batches.append(_TextBatch(_JOINT.join(batch), starts, lengths, first_index))
@@ -102,7 +102,7 @@ def find_containments(
     if not patterns or not joined.count:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
     automaton = _build_automaton(patterns)
-    pattern_lengths = np.fromiter((len(p) for p in patterns), dtype=np.int64, count=len(patterns))
+    pattern_lengths = np.fromiter(map(len, patterns), dtype=np.int64, count=len(patterns))
 
     pattern_parts: list[np.ndarray] = []
     text_parts: list[np.ndarray] = []

@@ -80,8 +80,8 @@ def test_bulk_rejects_missing_column():
 
 
 def test_bulk_summary_counts():
-    # F carries an NPI, S does not; both have 5 chain providers of which 4 are
-    # excluded; the owner O is excluded, so both facilities are owner-excluded.
+    # F carries an NPI and S does not. Both have 5 chain providers, 4 of them
+    # excluded. The owner O is excluded, so both facilities are owner-excluded.
     snapshot = weighted_graph()
     snapshot = GraphSnapshot(
         **{

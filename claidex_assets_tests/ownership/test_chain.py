@@ -462,7 +462,12 @@ def reference_features(snapshot: GraphSnapshot, providers: pl.DataFrame) -> dict
         return [b] if a == node else []
 
     def either(a, b, node):
-        return ([a] if b == node else []) + ([b] if a == node else [])
+        neighbours = []
+        if b == node:
+            neighbours.append(a)
+        if a == node:
+            neighbours.append(b)
+        return neighbours
 
     def linked(node, entity_id):
         entity = entity_rows.get(entity_id)

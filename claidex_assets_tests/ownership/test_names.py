@@ -42,9 +42,9 @@ def test_name_key_counts_code_points():
 def test_containments_basic_pairs():
     patterns = ["oak manor", "manor", "pine"]
     texts = ["oak manor east", "pine ridge", "birch hall", None, "manor of oak manor"]
-    # text 0 contains "oak manor" and its suffix "manor"; text 1 contains
-    # "pine"; text 4 contains "manor" twice and "oak manor" once, each
-    # reported once; the null text 3 matches nothing.
+    # Text 0 contains "oak manor" and its suffix "manor". Text 1 contains
+    # "pine". Text 4 contains "manor" twice and "oak manor" once, and each
+    # pair is reported once. The null text 3 matches nothing.
     assert pairs_of(patterns, texts) == {(0, 0), (1, 0), (2, 1), (0, 4), (1, 4)}
 
 
@@ -55,10 +55,10 @@ def test_containments_sorted_by_text_then_pattern():
 
 
 def test_containments_reject_across_joint():
-    # Texts are scanned joined by the joint character, so a pattern that holds
-    # it would otherwise match across two neighbouring names: "ab" + joint +
-    # "cd" contains "b\x00c", but neither name does. The third name holds the
-    # character itself and does contain the pattern.
+    # Texts are scanned joined by the joint character. A pattern that contains
+    # it could match across two neighbouring names: "ab" + joint + "cd"
+    # contains "b\x00c", but neither name does. The third name contains the
+    # character itself, so it does contain the pattern.
     pattern = "b" + names._JOINT + "c"
     assert pairs_of([pattern], ["ab", "cd", "xb" + names._JOINT + "cx"]) == {(0, 2)}
 
