@@ -3,13 +3,16 @@
 Publishing is atomic: the new rows are first copied into a staging table in
 their own transaction, then one transaction deletes the old rows and inserts
 the staged ones. Readers keep seeing the previous complete result until that
-transaction commits (MVCC, so they are never blocked), and a run killed at
-any point leaves the previous table untouched: the next run drops the stale
-staging table and starts over.
+transaction commits (MVCC, so they are never blocked). A run killed before
+the swap transaction commits leaves the previous table untouched, and the
+next run drops the stale staging table and starts over. Once the COMMIT has
+reached the server, the new result is published even if the process dies
+before it reads the reply.
 """
 
 
 import time
+from collections.abc import Callable
 
 import dagster as dg
 import polars as pl
@@ -58,14 +61,46 @@ def publishable_rows(scores: pl.DataFrame, run_id: str, updated_at) -> pl.DataFr
     ).select(PUBLISHED_COLUMNS)
 
 
-def publish_scores(conn, rows: pl.DataFrame, log=None) -> dict[str, float]:
-    """Replace the table's content with ``rows`` atomically; return step timings in seconds."""
+def _no_checkpoint(step: str) -> None:
+    return None
+
+
+def publish_scores(
+    conn,
+    rows: pl.DataFrame,
+    log=None,
+    *,
+    chunk_rows: int = db.COPY_CHUNK_ROWS,
+    checkpoint: Callable[[str], None] = _no_checkpoint,
+) -> dict[str, float]:
+    """Replace the table's content with ``rows`` atomically; return step timings in seconds.
+
+    ``conn`` must be in autocommit mode (ValueError otherwise), so that each
+    ``conn.transaction()`` block below is a real transaction and not a
+    savepoint of an outer one.
+    The rows go to the staging table in COPY statements of ``chunk_rows``
+    rows each. ``checkpoint`` is called with the name of each step as it
+    completes, in this order: ``staging_created``, ``copied_chunk_<i>`` for
+    each chunk i from 0, ``staged`` (staging transaction committed),
+    ``deleted`` and ``inserted`` (inside the swap transaction), then
+    ``published`` (swap committed). Tests use it to stop the process at a
+    known step.
+    """
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
+    if not conn.autocommit:
+        raise ValueError("publish_scores needs a connection in autocommit mode; open it with autocommit=True")
     timings: dict[str, float] = {}
     started = time.perf_counter()
     with conn.transaction():
         conn.execute(f"DROP TABLE IF EXISTS {STAGING_TABLE}")
         conn.execute(f"CREATE TABLE {STAGING_TABLE} (LIKE {TABLE} INCLUDING DEFAULTS)")
-        db.copy_frame_in(conn, STAGING_TABLE, rows, columns=PUBLISHED_COLUMNS)
+        checkpoint("staging_created")
+        for index, start in enumerate(range(0, rows.height, chunk_rows)):
+            chunk = rows.slice(start, chunk_rows)
+            db.copy_frame_in(conn, STAGING_TABLE, chunk, columns=PUBLISHED_COLUMNS, chunk_rows=chunk_rows)
+            checkpoint(f"copied_chunk_{index}")
+    checkpoint("staged")
     timings["stage_seconds"] = round(time.perf_counter() - started, 3)
     if log:
         log.info("staged %d rows in %.1fs", rows.height, timings["stage_seconds"])
@@ -74,8 +109,11 @@ def publish_scores(conn, rows: pl.DataFrame, log=None) -> dict[str, float]:
     with conn.transaction():
         columns = ", ".join(PUBLISHED_COLUMNS)
         conn.execute(f"DELETE FROM {TABLE}")
+        checkpoint("deleted")
         conn.execute(f"INSERT INTO {TABLE} ({columns}) SELECT {columns} FROM {STAGING_TABLE}")
+        checkpoint("inserted")
         conn.execute(f"DROP TABLE {STAGING_TABLE}")
+    checkpoint("published")
     timings["swap_seconds"] = round(time.perf_counter() - swap_started, 3)
     return timings
 
