@@ -10,6 +10,7 @@ import argparse
 import importlib
 import logging
 import sys
+import warnings
 
 from claidex_assets.errors import ClaidexError
 
@@ -46,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # Database migrations and beta notices are noise for a command-line user.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*is currently in beta.*")
     try:
         return int(args.handler(args) or 0)
     except ClaidexError as exc:

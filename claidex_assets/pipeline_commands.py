@@ -19,6 +19,15 @@ from claidex_assets.settings import Settings
 
 logger = logging.getLogger(__name__)
 
+# SQLite storage under DAGSTER_HOME, as dagster.yaml at the repository root sets up.
+DEMO_INSTANCE_YAML = """\
+run_retries:
+  enabled: true
+  max_retries: 1
+telemetry:
+  enabled: false
+"""
+
 TOP_QUERY = """
 SELECT npi, risk_score, risk_label, r_raw, flags
 FROM provider_risk_scores
@@ -69,6 +78,9 @@ def _instance(settings: Settings):
     if not os.environ.get("DAGSTER_HOME"):
         home = Path(settings.data_dir).resolve() / "dagster_home"
         home.mkdir(parents=True, exist_ok=True)
+        instance_yaml = home / "dagster.yaml"
+        if not instance_yaml.exists():
+            instance_yaml.write_text(DEMO_INSTANCE_YAML)
         os.environ["DAGSTER_HOME"] = str(home)
     return dg.DagsterInstance.get()
 
@@ -85,6 +97,7 @@ def execute_full_refresh(settings: Settings) -> str:
         result = job.execute_in_process(
             instance=instance,
             tags=partition_range_tags(partition_keys(settings.partition_count)),
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
             raise_on_error=False,
         )
     if not result.success:
@@ -103,7 +116,7 @@ def run_demo(args: argparse.Namespace) -> int:
     data_dir = Path(settings.data_dir)
     files_dir = data_dir / "source-files"
     print(f"Generating a {args.scale} dataset in {files_dir} ...")
-    generate(files_dir, scale=args.scale, seed=args.seed)
+    generate(files_dir, scale=args.scale, seed=args.seed, reuse=True)
 
     url = os.environ.get("CLAIDEX_POSTGRES_URL") or postgres.resolve_postgres_url(data_dir)
     with postgres.connect(url) as conn:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
+import pyarrow.parquet as pq
 from pydantic import Field
 
 from claidex_assets.ownership.tasks import PartitionInputs, compute_partition
@@ -32,6 +33,8 @@ class PartitionOutcome:
     error: BaseException | None
     seconds: float
 
+
+PROVIDERS_PER_WORKER = 100_000
 
 # Loaded once per worker process by the pool initializer.
 _worker_inputs: PartitionInputs | None = None
@@ -55,11 +58,20 @@ class LocalProcessBackend(dg.ConfigurableResource):
     """Computes partitions in a local process pool; needs no account."""
 
     max_workers: int = Field(
-        default=0, description="Worker processes; 0 uses the number of CPU cores, 1 runs in this process."
+        default=0,
+        description=(
+            "Worker processes. 0 picks one per CPU core, but only one per "
+            f"{PROVIDERS_PER_WORKER:,} providers (small data runs in this process); 1 always runs in this process."
+        ),
     )
 
-    def worker_count(self, partition_count: int) -> int:
-        workers = self.max_workers or os.cpu_count() or 1
+    def worker_count(self, partition_count: int, provider_count: int) -> int:
+        if self.max_workers:
+            workers = self.max_workers
+        else:
+            # Starting a worker costs a few seconds of imports and bulk loading,
+            # which only pays off when each worker gets enough providers.
+            workers = min(os.cpu_count() or 1, max(1, provider_count // PROVIDERS_PER_WORKER))
         return max(1, min(workers, partition_count))
 
     def compute_partitions(
@@ -68,7 +80,8 @@ class LocalProcessBackend(dg.ConfigurableResource):
         """Yield one outcome per partition key, in completion order."""
         if not partition_keys:
             return
-        workers = self.worker_count(len(partition_keys))
+        provider_count = pq.ParquetFile(providers_path).metadata.num_rows
+        workers = self.worker_count(len(partition_keys), provider_count)
         if workers == 1:
             inputs = PartitionInputs.from_files(bulk_path, providers_path)
             for key in partition_keys:
