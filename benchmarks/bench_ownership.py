@@ -148,7 +148,9 @@ def generate(scale: float, seed: int = 11) -> tuple[GraphSnapshot, pl.DataFrame]
                 "entity_id": facility_ids,
                 "name": facility_names,
                 "entity_type": "SNF",
-                "npi": pl.Series(np.where(facility_has_npi, facility_npis.to_numpy(), None), dtype=pl.Utf8),
+                "npi": facility_npis.zip_with(
+                    pl.Series(facility_has_npi), pl.Series([None] * facility_count, dtype=pl.Utf8)
+                ),
             }
         )
     )
@@ -235,9 +237,7 @@ def generate(scale: float, seed: int = 11) -> tuple[GraphSnapshot, pl.DataFrame]
     # words), pharmacies and therapy groups named after a facility, a few
     # owners practising under their own names, and everyone else.
     shortened = rng.random(facility_count) < 0.5
-    facility_display = pl.Series(
-        np.where(shortened, facility_names.str.extract(r"^(\S+ \S+)").to_numpy(), facility_names.to_numpy())
-    )
+    facility_display = facility_names.str.extract(r"^(\S+ \S+)").zip_with(pl.Series(shortened), facility_names)
     affiliated_count = int(20_000 * scale)
     affiliated = join_words(
         pick(facility_names, rng, affiliated_count), pick(pl.Series(ORGANIZATION_KINDS), rng, affiliated_count)
@@ -249,7 +249,7 @@ def generate(scale: float, seed: int = 11) -> tuple[GraphSnapshot, pl.DataFrame]
     organizations = join_words(
         pick(place_words, rng, rest), pick(place_words, rng, rest), pick(pl.Series(ORGANIZATION_KINDS), rng, rest)
     )
-    others = pl.Series(np.where(organization, organizations.to_numpy(), people.to_numpy()))
+    others = organizations.zip_with(pl.Series(organization), people)
     display_names = pl.concat([facility_display, affiliated, owner_practices, others])
     providers = pl.DataFrame({"npi": npis.gather(order), "display_name": display_names}).sort("npi")
 
@@ -297,23 +297,35 @@ def _load_worker(bulk_path: str, providers_path: str) -> None:
     _worker_state["providers"] = pl.read_parquet(providers_path)
 
 
-def _compute_in_worker(npi_range: NpiRange) -> int:
+def _peak_rss_mb() -> float:
+    """Read this process's peak resident set size (VmHWM), which, unlike ru_maxrss, restarts at exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _compute_in_worker(npi_range: NpiRange) -> tuple[int, float]:
     providers = _worker_state["providers"]
     number = pl.col("npi").cast(pl.Int64)
     subset = providers.filter((number >= npi_range.low) & (number < npi_range.high))
-    return chain_features_for_range(_worker_state["bulk"], subset, npi_range).height
+    rows = chain_features_for_range(_worker_state["bulk"], subset, npi_range).height
+    return rows, _peak_rss_mb()
 
 
-def run_pool(bulk_path: Path, providers_path: Path, ranges: list[NpiRange], workers: int) -> float:
+def run_pool(bulk_path: Path, providers_path: Path, ranges: list[NpiRange], workers: int) -> tuple[float, float]:
+    """Compute every range in a spawn pool; return the seconds taken and the largest worker's peak RSS in MB."""
     started = time.perf_counter()
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(
         workers, mp_context=context, initializer=_load_worker, initargs=(str(bulk_path), str(providers_path))
     ) as pool:
-        rows = sum(pool.map(_compute_in_worker, ranges, chunksize=4))
+        results = list(pool.map(_compute_in_worker, ranges, chunksize=4))
     elapsed = time.perf_counter() - started
+    rows = sum(count for count, _ in results)
+    peak = max(rss for _, rss in results)
     print(f"  pool of {workers}: {rows} rows in {elapsed:.2f}s")
-    return elapsed
+    return elapsed, peak
 
 
 def main() -> None:
@@ -354,23 +366,27 @@ def main() -> None:
         bulk_path, providers_path = Path(directory) / "bulk.bin", Path(directory) / "providers.parquet"
         bulk_path.write_bytes(bulk_bytes)
         providers.write_parquet(providers_path)
-        pool_times = [run_pool(bulk_path, providers_path, ranges, arguments.workers) for _ in range(arguments.repeat)]
+        pool_runs = [run_pool(bulk_path, providers_path, ranges, arguments.workers) for _ in range(arguments.repeat)]
+        pool_times = [seconds for seconds, _ in pool_runs]
+        worker_rss = max(peak for _, peak in pool_runs)
 
     own_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    child_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     prepare = statistics.median(prepare_times)
+    sequential = statistics.median(sequential_times)
     print()
-    print(f"entities {snapshot.entities.height}, OWNS edges {snapshot.owns.height}, facilities {bulk.facilities.height}")
+    print(f"entities {snapshot.entities.height}, OWNS edges {snapshot.owns.height}")
     print(f"prepare_bulk median        {prepare:.2f}s")
     print(f"serialised bulk            {len(bulk_bytes) / 1e6:.2f} MB")
     print(f"split providers by range   {split_seconds:.2f}s")
-    print(f"partitions, 1 process      {statistics.median(sequential_times):.2f}s median "
-          f"(per partition median {statistics.median(partition_times) * 1000:.0f} ms, "
-          f"max {max(partition_times) * 1000:.0f} ms)")
-    print(f"partitions, {arguments.workers}-process pool  {statistics.median(pool_times):.2f}s median (spawn and load included)")
-    print(f"prepare + 1 process        {prepare + statistics.median(sequential_times):.2f}s")
-    print(f"peak RSS                   {own_rss:.0f} MB main, {child_rss:.0f} MB largest worker")
-
+    print(f"partitions, 1 process      {sequential:.2f}s median")
+    print(
+        f"  per partition            median {statistics.median(partition_times) * 1000:.0f} ms, "
+        f"max {max(partition_times) * 1000:.0f} ms"
+    )
+    pool = statistics.median(pool_times)
+    print(f"partitions, {arguments.workers}-process pool  {pool:.2f}s median, spawn and load included")
+    print(f"prepare + 1 process        {prepare + sequential:.2f}s")
+    print(f"peak RSS                   {own_rss:.0f} MB main process, {worker_rss:.0f} MB largest pool worker")
 
 if __name__ == "__main__":
     main()

@@ -228,7 +228,7 @@ def chain_features_for_range(
     if providers.height == 0:
         return pl.DataFrame(schema=OWNERSHIP_FEATURES)
     facilities = bulk.facilities.with_row_index("rank").with_columns(pl.col("rank").cast(pl.Int64))
-    matched = providers.with_columns(rank=_facility_ranks(bulk, facilities, providers))
+    matched = providers.join(_facility_ranks(bulk, facilities, providers), on="npi")
     features = matched.join(facilities.drop("npi"), on="rank", how="left").select(
         "npi",
         pl.col("entity_id").alias("facility_id"),
@@ -256,8 +256,8 @@ def chain_features_all(
     return pl.concat(parts).sort("npi")
 
 
-def _facility_ranks(bulk: "OwnershipBulk", facilities: pl.DataFrame, providers: pl.DataFrame) -> pl.Series:
-    """Return each provider's facility rank: by NPI first, else by the first SNF name containing its name."""
+def _facility_ranks(bulk: "OwnershipBulk", facilities: pl.DataFrame, providers: pl.DataFrame) -> pl.DataFrame:
+    """Return (npi, rank) per provider: the rank of its facility by NPI, else by name, else null."""
     by_npi = facilities.filter(pl.col("npi").is_not_null()).group_by("npi").agg(pl.col("rank").min())
     keyed = providers.join(by_npi, on="npi", how="left").with_columns(
         name_key_expr("display_name").alias("name_key")
@@ -270,10 +270,8 @@ def _facility_ranks(bulk: "OwnershipBulk", facilities: pl.DataFrame, providers: 
     by_name = pl.DataFrame(
         {"name_key": patterns, "name_rank": pl.Series(first, dtype=pl.Int64)}
     ).filter(pl.col("name_rank") >= 0)
-    ranks = keyed.join(by_name, on="name_key", how="left", maintain_order="left").select(
-        pl.coalesce("rank", "name_rank")
-    )
-    return ranks.to_series().rename("rank")
+    ranks = keyed.join(by_name, on="name_key", how="left")
+    return ranks.select("npi", pl.coalesce("rank", "name_rank").alias("rank"))
 
 
 def _providers_within(providers: pl.DataFrame, npi_range: NpiRange) -> pl.DataFrame:

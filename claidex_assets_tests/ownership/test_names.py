@@ -4,7 +4,14 @@ import pytest
 from hypothesis import given, strategies as st
 
 from claidex_assets.ownership import names
-from claidex_assets.ownership.names import find_containments, first_containing_text, name_key_expr
+from claidex_assets.ownership.names import (
+    JoinedTexts,
+    find_containments,
+    first_containing_text,
+    may_occur_in_expr,
+    name_grams,
+    name_key_expr,
+)
 
 
 def keys_of(values: list[str | None]) -> list[str | None]:
@@ -113,3 +120,37 @@ def test_containments_match_brute_force(patterns, texts):
         if text is not None and pattern in text
     }
     assert pairs_of(patterns, texts) == expected
+
+
+def test_name_grams_distinct_substrings():
+    # "abcde" has the 4-grams "abcd" and "bcde"; "abcd" repeats; "abc" is too short.
+    assert name_grams(["abcde", "abcd", "abc", None]).to_list() == ["abcd", "bcde"]
+
+
+def test_may_occur_rejects_unknown_grams():
+    grams = name_grams(["oak manor east"])
+    frame = pl.DataFrame({"key": ["oak manor", "manor", "pine hall", "oak pine manor", None]})
+    # "oak pine manor" starts and ends with known grams, but its middle
+    # "pine" (characters 5-8) occurs in no text.
+    assert frame.select(may_occur_in_expr("key", grams))["key"].to_list() == [True, True, False, False, None]
+
+
+@given(
+    st.lists(st.text(alphabet="abé ", min_size=4, max_size=9), min_size=1, max_size=6, unique=True),
+    st.lists(st.text(alphabet="abé ", max_size=14), min_size=1, max_size=6),
+)
+def test_may_occur_keeps_every_substring(patterns, texts):
+    # The test is only a necessary condition: it may keep a pattern that no
+    # text contains, but never drops one that some text contains.
+    kept = pl.DataFrame({"key": patterns}).select(may_occur_in_expr("key", name_grams(texts)))["key"].to_list()
+    for pattern, keep in zip(patterns, kept):
+        if any(pattern in text for text in texts):
+            assert keep
+
+
+def test_joined_texts_reused_across_automatons(monkeypatch):
+    monkeypatch.setattr(names, "_TEXT_BATCH", 2)
+    joined = JoinedTexts(["oak manor", None, "pine hall", "oak hall"])
+    assert len(joined.batches) == 2
+    assert pairs_of(["hall"], joined) == {(0, 2), (0, 3)}
+    assert pairs_of(["oak "], joined) == {(0, 0), (0, 3)}
