@@ -75,6 +75,27 @@ def valid_npi_expr(column: str = "npi") -> pl.Expr:
     return shape_ok & (check == last).fill_null(False)
 
 
+def valid_npi_number_expr(column: str = "npi_number") -> pl.Expr:
+    """Vectorised NPI validity check for an Int64 column holding the NPI as a number (null is invalid).
+
+    Same rule as :func:`valid_npi_expr` with integer arithmetic, which is
+    several times cheaper than slicing text on millions of rows.
+    """
+    number = pl.col(column)
+    in_range = number.is_between(NPI_MIN, NPI_MAX)
+    # Digit d at 10**p (p = 1..9) is payload position p - 1 from the right;
+    # even payload positions are doubled.
+    total = pl.lit(24, pl.Int64)  # Luhn sum of the constant prefix 80840
+    for power in range(1, 10):
+        digit = (number // 10**power) % 10
+        if (power - 1) % 2 == 0:
+            doubled = digit * 2
+            digit = pl.when(doubled > 9).then(doubled - 9).otherwise(doubled)
+        total = total + digit
+    check = (10 - total % 10) % 10
+    return (in_range & (check == number % 10)).fill_null(False)
+
+
 @dataclass(frozen=True, order=True)
 class NpiRange:
     """A half-open NPI interval ``[low, high)`` with a sortable partition key."""

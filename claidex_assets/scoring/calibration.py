@@ -19,7 +19,7 @@ import logging
 import polars as pl
 
 from claidex_assets.scoring.components import round_half_up
-from claidex_assets.scoring.flags import flags_expr
+from claidex_assets.scoring.flags import flag_lists
 from claidex_assets.scoring.schemas import CALIBRATED_SCORES, COMPONENT_SCORES, check_schema
 
 logger = logging.getLogger(__name__)
@@ -55,13 +55,15 @@ def calibrate_scores(component_scores: pl.DataFrame) -> pl.DataFrame:
         risk = round_half_up(100.0 * lower.cast(pl.Float64) / (count - 1), 2)
     else:
         risk = pl.lit(0.0)
+    if not scores.get_column("npi").is_sorted():
+        scores = scores.sort("npi")
     scores = scores.with_columns(risk.cast(pl.Float64).alias("risk_score")).with_columns(
         risk_label_expr(pl.col("risk_score")).alias("risk_label"),
-        flags_expr().alias("flags"),
         pl.struct(list(COMPONENT_KEYS)).struct.json_encode().alias("components"),
     )
+    scores = scores.with_columns(flag_lists(scores))
     logger.info("calibrated %s scores", count)
-    return scores.select(list(CALIBRATED_SCORES)).sort("npi")
+    return scores.select(list(CALIBRATED_SCORES))
 
 
 def _check_finite(scores: pl.DataFrame) -> None:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import logging
 
 import polars as pl
+import pyarrow as pa
 
 from claidex_assets.scoring.peers import LEVEL_NONE, LEVEL_STATE, WINDOW_YEARS
 from claidex_assets.scoring.schemas import (
@@ -138,12 +139,17 @@ def _window_aggregates(peer_metrics: pl.DataFrame, window_end: int) -> pl.DataFr
     """Collapse each NPI's provider-years into billing, trajectory and concentration scores.
 
     The rows are sorted by (npi, year) and an NPI has at most five years, so
-    each NPI's sums are formed on its last row from the four rows before it.
-    The terms are added oldest year first, which makes the sums exact
-    functions of the NPI's own rows, independent of chunking and row order.
+    each NPI's sums gather its rows at offsets 4..0 before its last row and
+    add them oldest year first. That makes every sum an exact function of the
+    NPI's own rows, independent of chunking and row order.
     """
-    provider = pl.col("npi").rle_id()
-    frame = peer_metrics.with_columns(provider.alias("_provider"))
+    provider = peer_metrics.select(pl.col("npi").rle_id()).to_series()
+    boundaries = pl.DataFrame({"provider": provider}).select(
+        pl.arg_where(pl.col("provider") != pl.col("provider").shift(1).fill_null(-1)).alias("start")
+    ).to_series()
+    starts = boundaries.cast(pl.Int64)
+    ends = pl.concat([starts.slice(1), pl.Series([peer_metrics.height], dtype=pl.Int64)]) - 1
+    counts = ends - starts + 1
 
     weight = pl.lit(DECAY).pow(window_end - pl.col("year"))
     billing = (
@@ -151,30 +157,28 @@ def _window_aggregates(peer_metrics: pl.DataFrame, window_end: int) -> pl.DataFr
     ) / 3.0
     has_growth = pl.col("z_growth").is_not_null()
     in_concentration_window = pl.col("year") > window_end - CONCENTRATION_YEARS
-    programs = list(PROGRAM_PAYMENT_COLUMNS.values())
-    frame = frame.with_columns(
+    recent = [f"_recent_{c}" for c in PROGRAM_PAYMENT_COLUMNS.values()]
+    terms = peer_metrics.select(
         weight.alias("_weight"),
         (weight * billing).alias("_weighted_billing"),
         pl.when(has_growth).then(weight).otherwise(0.0).alias("_growth_weight"),
         pl.when(has_growth).then(weight * pl.col("z_growth").clip(lower_bound=0.0)).otherwise(0.0)
         .alias("_weighted_growth"),
-        *[pl.when(in_concentration_window).then(pl.col(c)).otherwise(0.0).alias(f"_recent_{c}") for c in programs],
+        *[
+            pl.when(in_concentration_window).then(pl.col(c)).otherwise(0.0).alias(name)
+            for c, name in zip(PROGRAM_PAYMENT_COLUMNS.values(), recent)
+        ],
     )
 
-    summed = ["_weight", "_weighted_billing", "_growth_weight", "_weighted_growth", *[f"_recent_{c}" for c in programs]]
-    same_provider = {k: pl.col("_provider").shift(k) == pl.col("_provider") for k in range(1, WINDOW_YEARS)}
-    sums = []
-    for column in summed:
-        total = pl.lit(0.0)
-        for k in range(WINDOW_YEARS - 1, 0, -1):
-            total = total + pl.when(same_provider[k]).then(pl.col(column).shift(k)).otherwise(0.0)
-        sums.append((total + pl.col(column)).alias(column))
-    earlier_years = [pl.when(same_provider[k]).then(pl.col("year").shift(k)) for k in range(WINDOW_YEARS - 1, 0, -1)]
-    years = pl.concat_list([*earlier_years, pl.col("year")]).list.drop_nulls()
+    sums = pl.select(pl.repeat(0.0, len(ends), dtype=pl.Float64).alias(c) for c in terms.columns)
+    for offset in range(WINDOW_YEARS - 1, -1, -1):
+        rows = terms[(ends - offset).clip(lower_bound=0)]
+        present = counts > offset
+        sums = sums.with_columns(
+            (pl.col(c) + pl.when(present).then(rows.get_column(c)).otherwise(0.0)).alias(c) for c in terms.columns
+        )
 
-    is_last = (pl.col("_provider") != pl.col("_provider").shift(-1)).fill_null(True)
-    latest = frame.with_columns(*sums, years.alias("data_window_years")).filter(is_last)
-
+    latest = peer_metrics[ends].hstack(sums).with_columns(_year_lists(peer_metrics, starts).alias("data_window_years"))
     billing_z = pl.col("_weighted_billing") / pl.col("_weight")
     trajectory_z = round_half_up(
         pl.when(pl.col("_growth_weight") > 0.0)
@@ -187,8 +191,8 @@ def _window_aggregates(peer_metrics: pl.DataFrame, window_end: int) -> pl.DataFr
         round_half_up(pl.col("m1_percentile"), 2).alias("billing_outlier_percentile"),
         trajectory_z.alias("payment_trajectory_zscore"),
         round_half_up(logistic_score(trajectory_z), 2).alias("payment_trajectory_score"),
-        _concentration_score([f"_recent_{c}" for c in programs]).alias("program_concentration_score"),
-        _top_program([f"_recent_{c}" for c in programs]).alias("top_program"),
+        _concentration_score(recent).alias("program_concentration_score"),
+        _top_program(recent).alias("top_program"),
         pl.col("taxonomy_10").alias("peer_taxonomy"),
         pl.when(pl.col("peer_group_level") == LEVEL_STATE).then(pl.col("state")).otherwise(None).alias("peer_state"),
     ).with_columns(
@@ -198,6 +202,13 @@ def _window_aggregates(peer_metrics: pl.DataFrame, window_end: int) -> pl.DataFr
         .cast(pl.Int32)
         .alias("peer_count"),
     )
+
+
+def _year_lists(peer_metrics: pl.DataFrame, starts: pl.Series) -> pl.Series:
+    """Return each NPI's years as one List[Int32] row, built from row offsets without copying years."""
+    offsets = pl.concat([starts, pl.Series([peer_metrics.height], dtype=pl.Int64)]).cast(pl.Int32)
+    lists = pa.ListArray.from_arrays(offsets.to_arrow(), peer_metrics.get_column("year").to_arrow())
+    return pl.Series("data_window_years", lists, dtype=pl.List(pl.Int32))
 
 
 def _concentration_score(program_columns: list[str]) -> pl.Expr:

@@ -10,10 +10,10 @@ and its metrics are
     x_k = ln(m_k + 1)
 
 Null, NaN, infinite and negative amounts count as 0 and amounts are capped
-at 1e15, so every metric is finite and non-negative. Amounts are summed in
-fixed point with a resolution of 0.01 (whole cents for payments), because
-integer sums do not depend on row order while float sums do; the totals are
-converted back to Float64.
+at 1e15, so every metric is finite and non-negative. A provider-year's rows
+are added in program order (Medicaid, Medicare, MedicarePartD) whatever the
+input row order, because float addition is not associative and a shuffled
+input must give identical totals.
 
 Inside the engine an NPI is also carried as an Int64 (``npi_number``): it
 sorts like the 10-digit text and makes group_by, joins and sorts on millions
@@ -26,19 +26,17 @@ import logging
 
 import polars as pl
 
-from claidex_assets.npi import NPI_MAX, NPI_MIN, valid_npi_expr
+from claidex_assets.npi import NPI_MAX, NPI_MIN, valid_npi_number_expr
 from claidex_assets.scoring.schemas import PROGRAM_PAYMENT_COLUMNS, PROGRAMS, UNKNOWN
 from claidex_assets.scoring.stats import clean_amount
 
 logger = logging.getLogger(__name__)
 
 MEASURES = ("payments", "claims", "beneficiaries")
-FIXED_POINT_SCALE = 100
-# Each program's row count occupies 16 bits of one Int64 sum; the top field
-# counts rows with a program outside PROGRAMS.
-_COUNT_BITS = 16
-# A provider-year key is npi_number * 8 + (year - first window year).
+# A row key is ((npi_number * 8 + year - first window year) * 4 + program code);
+# program code 3 marks a program outside PROGRAMS.
 _YEAR_SLOTS = 8
+_PROGRAM_SLOTS = 4
 
 
 def npi_number(column: str = "npi") -> pl.Expr:
@@ -53,8 +51,17 @@ def npi_number(column: str = "npi") -> pl.Expr:
     return pl.when(in_range).then(number).otherwise(None)
 
 
-def _fixed_point(value: pl.Expr) -> pl.Expr:
-    return (clean_amount(value) * FIXED_POINT_SCALE).round().cast(pl.Int64)
+def _first_of_provider() -> pl.Expr:
+    """True on the first row of each NPI in a frame sorted by npi_number."""
+    number = pl.col("npi_number")
+    return (number != number.shift(1)).fill_null(True)
+
+
+def _program_code() -> pl.Expr:
+    code = pl.lit(len(PROGRAMS), pl.Int64)
+    for index, name in reversed(list(enumerate(PROGRAMS))):
+        code = pl.when(pl.col("program") == name).then(pl.lit(index, pl.Int64)).otherwise(code)
+    return code
 
 
 def aggregate_provider_years(window: pl.LazyFrame, window_start: int) -> pl.DataFrame:
@@ -66,74 +73,65 @@ def aggregate_provider_years(window: pl.LazyFrame, window_start: int) -> pl.Data
     one row for the same (npi, year, program), because either means the rows
     did not pass the upstream validation.
     """
-    program = pl.col("program")
-    row_code = pl.lit(1 << (_COUNT_BITS * len(PROGRAMS)), pl.Int64)
-    for index, name in reversed(list(enumerate(PROGRAMS))):
-        row_code = pl.when(program == name).then(pl.lit(1 << (_COUNT_BITS * index), pl.Int64)).otherwise(row_code)
-    # Medicare Part D payments are the total minus the other two programs.
-    per_program = [
-        pl.when(program == name).then(_fixed_point(pl.col("payments"))).otherwise(0).alias(f"_payments_{name}")
-        for name in PROGRAMS[:2]
-    ]
-    key = npi_number("npi") * _YEAR_SLOTS + (pl.col("year") - window_start).cast(pl.Int64)
-    sums = (
-        window.select(
-            key.alias("_key"),
-            row_code.alias("_row_code"),
-            *[_fixed_point(pl.col(m)).alias(m) for m in MEASURES],
-            *per_program,
-        )
-        .group_by("_key")
-        .agg(pl.all().sum())
-        .collect()
-    )
+    provider_year = npi_number("npi") * _YEAR_SLOTS + (pl.col("year") - window_start).cast(pl.Int64)
+    rows = window.select(
+        (provider_year * _PROGRAM_SLOTS + _program_code()).alias("_key"),
+        *[clean_amount(pl.col(m)).alias(m) for m in MEASURES],
+    ).collect()
 
-    counts = [
-        ((pl.col("_row_code") // (1 << (_COUNT_BITS * i))) % (1 << _COUNT_BITS)).alias(f"_rows_{i}")
-        for i in range(len(PROGRAMS) + 1)
-    ]
-    sums = sums.with_columns(counts)
-    _check_program_rows(sums, window)
-    malformed = sums.filter(pl.col("_key").is_null())
-    if malformed.height:
-        rows = malformed.select(pl.sum_horizontal(pl.selectors.starts_with("_rows_"))).item()
-        logger.warning("dropped %s payment rows whose NPI is not 10 digits starting with 1 or 2", rows)
-        sums = sums.filter(pl.col("_key").is_not_null())
+    malformed = rows.get_column("_key").null_count()
+    if malformed:
+        logger.warning("dropped %s payment rows whose NPI is not 10 digits starting with 1 or 2", malformed)
+        rows = rows.drop_nulls("_key")
+    rows = rows.sort("_key")
+    _check_program_rows(rows, window)
 
-    part_d = pl.col("payments") - pl.col("_payments_Medicaid") - pl.col("_payments_Medicare")
-    scale = float(FIXED_POINT_SCALE)
-    years = sums.sort("_key").select(
-        (pl.col("_key") // _YEAR_SLOTS).alias("npi_number"),
-        (pl.col("_key") % _YEAR_SLOTS + window_start).cast(pl.Int32).alias("year"),
-        *[(pl.col(m) / scale).alias(m) for m in MEASURES],
-        (pl.col("_payments_Medicaid") / scale).alias(PROGRAM_PAYMENT_COLUMNS["Medicaid"]),
-        (pl.col("_payments_Medicare") / scale).alias(PROGRAM_PAYMENT_COLUMNS["Medicare"]),
-        (part_d / scale).alias(PROGRAM_PAYMENT_COLUMNS["MedicarePartD"]),
-    )
+    # Sorted by key, a provider-year's rows (at most one per program) are
+    # adjacent and in program order. Each total adds them oldest offset
+    # first, so it does not depend on the input row order.
+    key = pl.col("_key")
+    provider_year = key // _PROGRAM_SLOTS
+    same = {k: provider_year.shift(k) == provider_year for k in (1, 2)}
+    program = key % _PROGRAM_SLOTS
+
+    def window_sum(value: pl.Expr, program_index: int | None = None) -> pl.Expr:
+        total = pl.lit(0.0)
+        for k in (2, 1, 0):
+            present = same[k] if k else pl.lit(True)
+            if program_index is not None:
+                present = present & (program.shift(k) == program_index)
+            total = total + pl.when(present).then(value.shift(k)).otherwise(0.0)
+        return total
+
+    last = (provider_year != provider_year.shift(-1)).fill_null(True)
+    years = rows.lazy().select(
+        (provider_year // _YEAR_SLOTS).alias("npi_number"),
+        (provider_year % _YEAR_SLOTS + window_start).cast(pl.Int32).alias("year"),
+        *[window_sum(pl.col(m)).alias(m) for m in MEASURES],
+        *[
+            window_sum(pl.col("payments"), index).alias(PROGRAM_PAYMENT_COLUMNS[name])
+            for index, name in enumerate(PROGRAMS)
+        ],
+        last.alias("_last"),
+    ).filter("_last").drop("_last").collect()
     return _drop_invalid_check_digits(years)
 
 
 def _drop_invalid_check_digits(years: pl.DataFrame) -> pl.DataFrame:
-    """Add the NPI text and drop provider-years whose NPI fails the check digit."""
-    npi_index = years.select(pl.col("npi_number").rle_id()).to_series()
-    npis = years.filter(pl.col("npi_number").is_first_distinct()).select(
-        pl.col("npi_number").cast(pl.Utf8).alias("npi")
-    )
-    npis = npis.with_columns(valid_npi_expr("npi").alias("_valid"))
-    years = years.with_columns(
-        npis.get_column("npi").gather(npi_index).alias("npi"),
-        npis.get_column("_valid").gather(npi_index).alias("_valid"),
-    )
-    invalid = years.height - int(years.get_column("_valid").sum())
+    """Drop provider-years whose NPI fails the check digit and add the NPI text."""
+    valid = years.select(valid_npi_number_expr("npi_number")).to_series()
+    invalid = years.height - int(valid.sum())
     if invalid:
         logger.warning("dropped %s provider-years whose NPI fails the check digit", invalid)
-        years = years.filter("_valid")
-    return years.drop("_valid")
+        years = years.filter(valid)
+    return years.with_columns(pl.col("npi_number").cast(pl.Utf8).alias("npi"))
 
 
-def _check_program_rows(sums: pl.DataFrame, window: pl.LazyFrame) -> None:
-    unknown = sums.filter(pl.col(f"_rows_{len(PROGRAMS)}") > 0)
-    if unknown.height:
+def _check_program_rows(rows: pl.DataFrame, window: pl.LazyFrame) -> None:
+    """Raise on rows with a program outside PROGRAMS or a repeated (npi, year, program)."""
+    key = pl.col("_key")
+    unknown = rows.filter(key % _PROGRAM_SLOTS == len(PROGRAMS)).height
+    if unknown:
         names = (
             window.filter(~pl.col("program").is_in(PROGRAMS) | pl.col("program").is_null())
             .select(pl.col("program").unique().sort(nulls_last=True).head(5))
@@ -142,18 +140,16 @@ def _check_program_rows(sums: pl.DataFrame, window: pl.LazyFrame) -> None:
             .to_list()
         )
         raise ValueError(
-            f"payments: {unknown.height} provider-years have rows with an unknown program "
-            f"{names}; expected one of {list(PROGRAMS)}. Quarantine those rows before scoring."
+            f"payments: {unknown} rows have an unknown program {names}; expected one of "
+            f"{list(PROGRAMS)}. Quarantine those rows before scoring."
         )
-    # Rows with a malformed NPI share the null key; they are dropped, not checked.
-    repeated = pl.max_horizontal(f"_rows_{i}" for i in range(len(PROGRAMS))) > 1
-    duplicated = sums.filter(repeated & pl.col("_key").is_not_null())
+    duplicated = rows.filter(key == key.shift(1))
     if duplicated.height:
-        key = duplicated.get_column("_key").min()
+        example = duplicated.get_column("_key")[0] // (_PROGRAM_SLOTS * _YEAR_SLOTS)
         raise ValueError(
-            f"payments: {duplicated.height} provider-years have more than one row for the same "
-            f"program, for example npi {key // _YEAR_SLOTS}; the input must hold one row per "
-            f"(npi, year, program). Deduplicate or quarantine them before scoring."
+            f"payments: {duplicated.height} rows repeat an (npi, year, program) of another row, "
+            f"for example npi {example}; the input must hold one row per (npi, year, program). "
+            f"Deduplicate or quarantine them before scoring."
         )
 
 
@@ -165,9 +161,9 @@ def known_value(column: str) -> pl.Expr:
 
 
 def resolve_taxonomy_and_state(
-    years: pl.DataFrame, window: pl.LazyFrame, providers: pl.DataFrame, window_start: int
+    years: pl.DataFrame, window: pl.LazyFrame, providers: pl.DataFrame
 ) -> pl.DataFrame:
-    """Add ``taxonomy_10`` and ``state`` (Categorical) to each provider-year.
+    """Add ``taxonomy_10`` and ``state`` to each provider-year, as Enum columns of the values present.
 
     Each field comes from the providers row when it holds a value there; else
     from the most frequent value among the provider's payment rows that year
@@ -176,8 +172,8 @@ def resolve_taxonomy_and_state(
     """
     profile = providers.select(
         npi_number("npi").alias("npi_number"),
-        known_value("taxonomy_1").str.slice(0, 10).cast(pl.Categorical).alias("_taxonomy_10"),
-        known_value("state").cast(pl.Categorical).alias("_state"),
+        known_value("taxonomy_1").str.slice(0, 10).alias("_taxonomy_10"),
+        known_value("state").alias("_state"),
     ).drop_nulls("npi_number")
     duplicated = profile.filter(pl.col("npi_number").is_duplicated())
     if duplicated.height:
@@ -186,50 +182,75 @@ def resolve_taxonomy_and_state(
             f"{duplicated['npi_number'].min()}; the providers table must have one row per NPI"
         )
 
-    # Join the providers once per NPI, then spread the result over the NPI's
-    # years with a gather, which is cheaper than joining every provider-year.
+    # Join the providers once per NPI; the values reach the NPI's years
+    # through a gather, which is cheaper than joining every provider-year.
     npi_index = years.select(pl.col("npi_number").rle_id()).to_series()
-    npis = years.filter(pl.col("npi_number").is_first_distinct()).select("npi_number")
+    npis = years.filter(_first_of_provider()).select("npi_number")
     npis = npis.join(profile, on="npi_number", how="left", maintain_order="left")
-    years = years.with_columns(
-        npis.get_column("_taxonomy_10").gather(npi_index).alias("_taxonomy_10"),
-        npis.get_column("_state").gather(npi_index).alias("_state"),
-    )
+    npis = npis.with_columns((pl.col("_taxonomy_10").is_null() | pl.col("_state").is_null()).alias("_missing"))
+    missing_npis = npis.filter("_missing").select("npi_number")
 
-    missing = years.filter(pl.col("_taxonomy_10").is_null() | pl.col("_state").is_null())
-    if missing.height:
-        logger.info("taking taxonomy or state from payment rows for %s provider-years", missing.height)
-        rows = window.with_columns(npi_number("npi").alias("npi_number")).join(
-            missing.lazy().select("npi_number", "year"), on=["npi_number", "year"], how="semi"
+    modes = pl.DataFrame(
+        schema={"npi_number": pl.Int64, "year": pl.Int32, "_taxonomy_mode": pl.Utf8, "_state_mode": pl.Utf8}
+    )
+    if missing_npis.height:
+        rows = (
+            window.with_columns(npi_number("npi").alias("npi_number"))
+            .join(missing_npis.lazy(), on="npi_number", how="semi")
+            .select("npi_number", "year", "taxonomy", "state")
+            .collect()
         )
         modes = _most_frequent(rows, "taxonomy").join(
             _most_frequent(rows, "state"), on=["npi_number", "year"], how="full", coalesce=True
         )
-        years = years.join(modes, on=["npi_number", "year"], how="left", maintain_order="left")
-    else:
-        years = years.with_columns(
-            pl.lit(None, pl.Categorical).alias("_taxonomy_mode"),
-            pl.lit(None, pl.Categorical).alias("_state_mode"),
+        modes = modes.with_columns(pl.col("_taxonomy_mode").str.slice(0, 10))
+        logger.info("took taxonomy or state from payment rows for %s NPIs", missing_npis.height)
+
+    taxonomy_type = _enum_of(npis.get_column("_taxonomy_10"), modes.get_column("_taxonomy_mode"))
+    state_type = _enum_of(npis.get_column("_state"), modes.get_column("_state_mode"))
+    npis = npis.with_columns(pl.col("_taxonomy_10").cast(taxonomy_type), pl.col("_state").cast(state_type))
+    taxonomy = npis.get_column("_taxonomy_10").gather(npi_index).alias("taxonomy_10")
+    state = npis.get_column("_state").gather(npi_index).alias("state")
+
+    # Only the provider-years of NPIs lacking a providers value need the
+    # payment-row values; they are joined on that subset and scattered back.
+    subset = npis.get_column("_missing").gather(npi_index).arg_true()
+    if subset.len():
+        filled = (
+            years.select("npi_number", "year")[subset]
+            .with_columns(taxonomy.gather(subset), state.gather(subset))
+            .join(modes, on=["npi_number", "year"], how="left", maintain_order="left")
+            .select(
+                pl.coalesce(
+                    "taxonomy_10", pl.col("_taxonomy_mode").cast(taxonomy_type), pl.lit(UNKNOWN, taxonomy_type)
+                ).alias("taxonomy_10"),
+                pl.coalesce("state", pl.col("_state_mode").cast(state_type), pl.lit(UNKNOWN, state_type)).alias(
+                    "state"
+                ),
+            )
         )
-
-    unknown = pl.lit(UNKNOWN).cast(pl.Categorical)
-    return years.with_columns(
-        pl.coalesce("_taxonomy_10", pl.col("_taxonomy_mode").cast(pl.Utf8).str.slice(0, 10).cast(pl.Categorical), unknown)
-        .alias("taxonomy_10"),
-        pl.coalesce("_state", "_state_mode", unknown).alias("state"),
-    ).drop("_taxonomy_10", "_state", "_taxonomy_mode", "_state_mode")
+        taxonomy = taxonomy.scatter(subset, filled.get_column("taxonomy_10"))
+        state = state.scatter(subset, filled.get_column("state"))
+    return years.with_columns(taxonomy, state)
 
 
-def _most_frequent(rows: pl.LazyFrame, column: str) -> pl.DataFrame:
+def _enum_of(*values: pl.Series) -> pl.Enum:
+    """Return an Enum over the sorted distinct non-null values and 'Unknown'."""
+    distinct = pl.concat([v.drop_nulls().unique() for v in values] + [pl.Series([UNKNOWN])]).unique().sort()
+    return pl.Enum(distinct)
+
+
+def _most_frequent(rows: pl.DataFrame, column: str) -> pl.DataFrame:
     """Most frequent known value of ``column`` per (npi, year); ties go to the alphabetically first."""
     return (
-        rows.select("npi_number", "year", known_value(column).alias("_value"))
+        rows.lazy()
+        .select("npi_number", "year", known_value(column).alias("_value"))
         .drop_nulls("_value")
         .group_by("npi_number", "year", "_value")
         .agg(pl.len().alias("_count"))
         .sort(["npi_number", "year", "_count", "_value"], descending=[False, False, True, False])
         .unique(subset=["npi_number", "year"], keep="first", maintain_order=True)
-        .select("npi_number", "year", pl.col("_value").cast(pl.Categorical).alias(f"_{column}_mode"))
+        .select("npi_number", "year", pl.col("_value").alias(f"_{column}_mode"))
         .collect()
     )
 

@@ -19,8 +19,8 @@ whose members share one value has MAD = 0 and gives z = 0 at that value and
 z = +/-5 elsewhere. z is 0, never NaN, for a value without a group, and
 z_growth is null where growth is null.
 
-Group keys are integer ids built from categorical codes of taxonomy_10 and
-state plus the year, so the group_by, joins and sorts on about 6.5M
+Group keys are integer ids built from the dense Enum codes of taxonomy_10
+and state plus the year, so the group_by, joins and sorts on about 6.5M
 provider-years stay cheap.
 """
 
@@ -71,7 +71,7 @@ def compute_peer_metrics(payments: pl.DataFrame, providers: pl.DataFrame) -> pl.
     window = payments.lazy().filter(pl.col("year").is_between(window_start, window_end))
 
     years = aggregate_provider_years(window, window_start)
-    years = resolve_taxonomy_and_state(years, window, providers, window_start)
+    years = resolve_taxonomy_and_state(years, window, providers)
     years = add_billing_metrics(years).with_columns(
         pl.lit(window_end, pl.Int32).alias("window_end_year"),
         (pl.col("claims") >= ELIGIBLE_MIN_CLAIMS).alias("eligible"),
@@ -100,30 +100,33 @@ def _add_growth(years: pl.DataFrame) -> pl.DataFrame:
 
 
 def _add_group_ids(years: pl.DataFrame, window_start: int) -> pl.DataFrame:
-    """Add integer keys ``_state_group`` (taxonomy_10, state, year) and ``_taxonomy_group`` (taxonomy_10, year)."""
+    """Add integer keys ``_taxonomy_group`` (taxonomy_10, year) and ``_state_group`` (taxonomy_10, year, state).
+
+    taxonomy_10 and state are Enum columns whose codes are dense, so
+    ``_state_group = _taxonomy_group * state_slots + state_code`` and sorting
+    by ``_state_group`` also sorts by ``_taxonomy_group``.
+    """
+    state_slots = len(years.schema["state"].categories)
     year_offset = (pl.col("year") - window_start).cast(pl.Int64)
-    taxonomy_code = pl.col("taxonomy_10").to_physical().cast(pl.Int64)
-    state_code = pl.col("state").to_physical().cast(pl.Int64)
-    # Codes are below 2**32, so the year offset (0..4) fits in the low 3 bits
-    # and the state code in the next 32 bits.
-    return years.with_columns(
-        (taxonomy_code * 8 + year_offset).alias("_taxonomy_group"),
-        ((taxonomy_code * 2**32 + state_code) * 8 + year_offset).alias("_state_group"),
+    taxonomy_group = pl.col("taxonomy_10").to_physical().cast(pl.Int64) * WINDOW_YEARS + year_offset
+    return years.with_columns(taxonomy_group.alias("_taxonomy_group")).with_columns(
+        (pl.col("_taxonomy_group") * state_slots + pl.col("state").to_physical().cast(pl.Int64)).alias("_state_group")
     )
 
 
-def _group_statistics(years: pl.DataFrame, key: str, prefix: str) -> pl.LazyFrame:
-    """Member counts, medians and MADs of every peer value per group, in one group_by."""
+def _group_statistics(years: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Member counts, medians and MADs of every peer value, per state group and per taxonomy group."""
     # Members are the eligible provider-years. Median and count skip the null
     # growth of a provider-year without a previous year, so the same pass
-    # serves the growth members. Sorting by the key first makes each group a
-    # contiguous slice, which the median aggregation reads much faster.
+    # serves the growth members. One sort by the state key makes both levels'
+    # groups contiguous slices, which the median aggregation reads much faster.
     members = (
         years.lazy()
         .filter("eligible")
-        .select(key, *BILLING_VALUES, GROWTH_VALUE)
-        .sort(key)
-        .with_columns(pl.col(key).set_sorted())
+        .select("_state_group", "_taxonomy_group", *BILLING_VALUES, GROWTH_VALUE)
+        .sort("_state_group")
+        .with_columns(pl.col("_state_group").set_sorted(), pl.col("_taxonomy_group").set_sorted())
+        .collect()
     )
     aggregations = [
         pl.col("x1").count().cast(pl.Int32).alias("billing_count"),
@@ -131,36 +134,58 @@ def _group_statistics(years: pl.DataFrame, key: str, prefix: str) -> pl.LazyFram
     ]
     for column in (*BILLING_VALUES, GROWTH_VALUE):
         aggregations.extend(median_and_mad(column))
-    statistics = members.group_by(key).agg(aggregations)
-    return statistics.select(key, pl.all().exclude(key).name.prefix(prefix))
+    state_stats, taxonomy_stats = pl.collect_all(
+        [members.lazy().group_by(key).agg(aggregations) for key in ("_state_group", "_taxonomy_group")]
+    )
+    return state_stats, taxonomy_stats
+
+
+def _resolve_groups(years: pl.DataFrame) -> pl.DataFrame:
+    """Choose the level and statistics of every state group present, one row per ``_state_group``.
+
+    The level depends only on the member counts of the state group and of
+    its taxonomy group, so it is decided once per group, not per row.
+    """
+    state_stats, taxonomy_stats = _group_statistics(years)
+    groups = years.select("_state_group", "_taxonomy_group").unique()
+    groups = groups.join(state_stats.select(pl.all().name.prefix("_s_")), left_on="_state_group",
+                         right_on="_s__state_group", how="left")
+    groups = groups.join(taxonomy_stats.select(pl.all().name.prefix("_t_")), left_on="_taxonomy_group",
+                         right_on="_t__taxonomy_group", how="left")
+
+    groups = groups.with_columns(
+        _level("billing_count").alias("peer_group_level"),
+        _level("growth_count").alias("growth_group_level"),
+    )
+    chosen = [
+        _pick("peer_group_level", "billing_count", 0).cast(pl.Int32).alias("peer_count"),
+        _pick("growth_group_level", "growth_count", 0).cast(pl.Int32).alias("growth_peer_count"),
+    ]
+    for column in BILLING_VALUES:
+        for statistic in ("median", "mad"):
+            chosen.append(_pick("peer_group_level", f"{column}_{statistic}", None).alias(f"_{column}_{statistic}"))
+    for statistic in ("median", "mad"):
+        chosen.append(
+            _pick("growth_group_level", f"{GROWTH_VALUE}_{statistic}", None).alias(f"_{GROWTH_VALUE}_{statistic}")
+        )
+    return groups.select("_state_group", "peer_group_level", "growth_group_level", *chosen)
 
 
 def _add_z_scores(years: pl.DataFrame) -> pl.DataFrame:
-    """Pick each provider-year's billing and growth peer group and add z1..z3 and z_growth."""
-    state_stats, taxonomy_stats = pl.collect_all(
-        [
-            _group_statistics(years, "_state_group", "_s_"),
-            _group_statistics(years, "_taxonomy_group", "_t_"),
-        ]
-    )
-    years = years.join(state_stats, on="_state_group", how="left", maintain_order="left").join(
-        taxonomy_stats, on="_taxonomy_group", how="left", maintain_order="left"
-    )
-
-    years = years.with_columns(
-        _level("billing_count").alias("peer_group_level"),
-        _level("growth_count").alias("growth_group_level"),
-    ).with_columns(
-        _pick("peer_group_level", "billing_count", 0).cast(pl.Int32).alias("peer_count"),
-        _pick("growth_group_level", "growth_count", 0).cast(pl.Int32).alias("growth_peer_count"),
-    )
+    """Add each provider-year's peer levels and counts, z1..z3 and z_growth."""
+    groups = _resolve_groups(years)
+    # Join on the key column alone and stack the result, so the wide frame
+    # is not copied by the join.
+    per_row = years.select("_state_group").join(groups, on="_state_group", how="left", maintain_order="left")
+    years = years.hstack(per_row.drop("_state_group"))
 
     z_scores = []
     for index, column in enumerate(BILLING_VALUES, start=1):
-        z_scores.append(_z_against_group(column, "peer_group_level").alias(f"z{index}"))
-    z_scores.append(_z_against_group(GROWTH_VALUE, "growth_group_level").alias("z_growth"))
+        z_scores.append(robust_z(pl.col(column), pl.col(f"_{column}_median"), pl.col(f"_{column}_mad")).alias(f"z{index}"))
+    growth_z = robust_z(pl.col(GROWTH_VALUE), pl.col(f"_{GROWTH_VALUE}_median"), pl.col(f"_{GROWTH_VALUE}_mad"))
+    z_scores.append(growth_z.alias("z_growth"))
     years = years.with_columns(z_scores)
-    return years.drop(pl.selectors.starts_with("_s_", "_t_"))
+    return years.drop(pl.selectors.matches(r"^_(x\d|growth)_(median|mad)$"))
 
 
 def _level(count: str) -> pl.Expr:
@@ -176,7 +201,7 @@ def _level(count: str) -> pl.Expr:
 
 
 def _pick(level: str, statistic: str, default: object) -> pl.Expr:
-    """The group statistic at the provider-year's level; ``default`` at level 'none'."""
+    """Select the group statistic at the level in column ``level``, or ``default`` at level 'none'."""
     return (
         pl.when(pl.col(level) == LEVEL_STATE)
         .then(pl.col(f"_s_{statistic}"))
@@ -184,12 +209,6 @@ def _pick(level: str, statistic: str, default: object) -> pl.Expr:
         .then(pl.col(f"_t_{statistic}"))
         .otherwise(pl.lit(default))
     )
-
-
-def _z_against_group(column: str, level: str) -> pl.Expr:
-    median = _pick(level, f"{column}_median", None)
-    mad = _pick(level, f"{column}_mad", None)
-    return robust_z(pl.col(column), median, mad)
 
 
 def _add_m1_percentile(years: pl.DataFrame) -> pl.DataFrame:
@@ -201,7 +220,10 @@ def _add_m1_percentile(years: pl.DataFrame) -> pl.DataFrame:
     A member of a group of one gets 0. Level 'none' and older years get null.
     """
     latest = (pl.col("npi_number") != pl.col("npi_number").shift(-1)).fill_null(True)
-    indexed = years.lazy().with_row_index("_row")
+    indexed = years.lazy().select(
+        "_state_group", "_taxonomy_group", "peer_group_level", "eligible", "m1", "npi_number"
+    ).with_row_index("_row")
+    # One id space for both levels: even ids are state groups, odd ids taxonomy groups.
     group = (
         pl.when(pl.col("peer_group_level") == LEVEL_STATE)
         .then(pl.col("_state_group") * 2)
@@ -211,10 +233,11 @@ def _add_m1_percentile(years: pl.DataFrame) -> pl.DataFrame:
         group.alias("_group"), "m1", pl.lit(0, pl.UInt32).alias("_member"), "_row"
     )
     queried = queries.select("_group").unique()
+    eligible = indexed.filter("eligible")
     members = pl.concat(
         [
-            indexed.filter("eligible").select((pl.col("_state_group") * 2).alias("_group"), "m1"),
-            indexed.filter("eligible").select((pl.col("_taxonomy_group") * 2 + 1).alias("_group"), "m1"),
+            eligible.select((pl.col("_state_group") * 2).alias("_group"), "m1"),
+            eligible.select((pl.col("_taxonomy_group") * 2 + 1).alias("_group"), "m1"),
         ]
     ).join(queried, on="_group", how="semi")
     members = members.with_columns(pl.lit(1, pl.UInt32).alias("_member"), pl.lit(None, pl.UInt32).alias("_row"))
@@ -230,7 +253,10 @@ def _add_m1_percentile(years: pl.DataFrame) -> pl.DataFrame:
         .select("_row", "_lower")
         .collect()
     )
-    years = years.with_row_index("_row").join(lower, on="_row", how="left", maintain_order="left")
+    lower_counts = pl.repeat(None, years.height, dtype=pl.UInt32, eager=True).scatter(
+        lower.get_column("_row"), lower.get_column("_lower")
+    )
+    years = years.with_columns(lower_counts.alias("_lower"))
 
     denominator = pl.when(pl.col("eligible")).then(pl.col("peer_count") - 1).otherwise(pl.col("peer_count"))
     percentile = (
@@ -240,4 +266,4 @@ def _add_m1_percentile(years: pl.DataFrame) -> pl.DataFrame:
         .then(0.0)
         .otherwise(100.0 * pl.col("_lower") / denominator)
     )
-    return years.with_columns(percentile.alias("m1_percentile")).drop("_row", "_lower")
+    return years.with_columns(percentile.alias("m1_percentile")).drop("_lower")

@@ -251,7 +251,7 @@ def test_unknown_program_raises():
 
 
 def test_duplicate_program_rows_raise():
-    with pytest.raises(ValueError, match="more than one row for the same program"):
+    with pytest.raises(ValueError, match=r"repeat an \(npi, year, program\)"):
         _metrics([{"npi": npi(1)}, {"npi": npi(1)}])
 
 
