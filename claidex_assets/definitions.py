@@ -11,6 +11,7 @@ import dagster as dg
 
 from claidex_assets.assets import extracts, ownership, publish, scoring
 from claidex_assets.assets.sources import SOURCE_SPECS
+from claidex_assets.checks import build_asset_checks
 from claidex_assets.jobs import full_refresh_job
 from claidex_assets.npi import partition_keys
 from claidex_assets.resources.compute import LocalProcessBackend
@@ -19,6 +20,7 @@ from claidex_assets.resources.parquet_io import ParquetIOManager
 from claidex_assets.resources.postgres import PostgresResource
 from claidex_assets.resources.storage import DataDirResource
 from claidex_assets.schedules import build_weekly_schedule
+from claidex_assets.sensors import build_source_change_sensor
 from claidex_assets.settings import Settings
 
 NEO4J_VARIABLES = {"uri": "NEO4J_URI", "user": "NEO4J_USER", "password": "NEO4J_PASSWORD", "database": "NEO4J_DATABASE"}
@@ -62,6 +64,8 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         assets=assets,
         jobs=[full_refresh_job],
         schedules=[build_weekly_schedule(partitions_def)],
+        sensors=[build_source_change_sensor(partitions_def, settings.sensor_interval_seconds)],
+        asset_checks=build_asset_checks(partitions_def, settings.quarantine_warn_share),
         resources={
             "io_manager": ParquetIOManager(base_dir=str(storage.asset_dir)),
             "storage": storage,

@@ -27,6 +27,10 @@ class Settings:
     local_workers: int = 0
     # Folder of the Neo4j import CSV files read when NEO4J_URI is unset.
     graph_csv_dir: str | None = None
+    # Seconds between evaluations of the source-change sensor.
+    sensor_interval_seconds: int = 300
+    # Share of an extract's rows read above which its quarantine check warns.
+    quarantine_warn_share: float = 0.01
 
     @property
     def resolved_graph_csv_dir(self) -> str:
@@ -46,6 +50,8 @@ class Settings:
             compute_backend=backend,
             local_workers=_positive_int(env, "CLAIDEX_LOCAL_WORKERS", 0, allow_zero=True),
             graph_csv_dir=env.get("CLAIDEX_GRAPH_CSV_DIR") or None,
+            sensor_interval_seconds=_positive_int(env, "CLAIDEX_SENSOR_INTERVAL_SECONDS", 300),
+            quarantine_warn_share=_share(env, "CLAIDEX_QUARANTINE_WARN_SHARE", 0.01),
         )
 
 
@@ -59,4 +65,17 @@ def _positive_int(env: Mapping[str, str], name: str, default: int, allow_zero: b
         raise ConfigurationError(f"{name}={text!r} is not an integer; set a whole number or unset it") from None
     if value < 0 or (value == 0 and not allow_zero):
         raise ConfigurationError(f"{name}={value} must be positive; set a larger number or unset it")
+    return value
+
+
+def _share(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name)
+    if text is None or text.strip() == "":
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigurationError(f"{name}={text!r} is not a number; set a share such as 0.01 or unset it") from None
+    if not 0 <= value <= 1:
+        raise ConfigurationError(f"{name}={value} must lie in [0, 1]; set a share such as 0.01 or unset it")
     return value
