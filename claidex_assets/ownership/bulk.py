@@ -4,8 +4,9 @@
 chain features of every SNF. Those depend only on the snapshot, never on which
 providers a partition holds, so every partition (a local worker process or a
 Modal container) receives the same :class:`OwnershipBulk` and only matches its
-own providers to facilities. At national scale the bulk is one row per SNF
-(about 15,000 rows) and serialises to well under a megabyte.
+own providers to facilities. At national scale the bulk is one row per SNF,
+about 15,000 rows, which serialise to about 0.5 MB on the synthetic national
+graph of ``benchmarks/bench_ownership.py``.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class OwnershipBulk:
         return name_grams(self.facility_name_keys)
 
     def to_bytes(self) -> bytes:
-        """Serialise to bytes; equal bulks give equal bytes (Arrow IPC, zstd-compressed)."""
+        """Serialise to zstd-compressed Arrow IPC behind a format tag. Equal bulks give equal bytes."""
         buffer = io.BytesIO()
         buffer.write(_FORMAT_TAG)
         # One record batch and plain (non-view) strings: polars' string-view
@@ -71,7 +72,7 @@ class OwnershipBulk:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "OwnershipBulk":
-        """Read bytes written by :meth:`to_bytes`; raise ValueError when they are not in this format."""
+        """Read bytes written by :meth:`to_bytes`, raising ValueError when they lack the format tag."""
         if not data.startswith(_FORMAT_TAG):
             raise ValueError(
                 f"ownership bulk data starts with {data[:len(_FORMAT_TAG)]!r}, expected {_FORMAT_TAG!r}; "
@@ -106,7 +107,7 @@ def prepare_bulk(snapshot: GraphSnapshot) -> OwnershipBulk:
     logger.info(
         "ownership bulk: %d entities, %d facilities, %d chain entities, %d linked entities, "
         "%d excluded NPIs, %d excluded entities in %.1fs",
-        len(graph.entity_ids),
+        graph.entities.height,
         facilities.height,
         len(chain_entities),
         len(links.entity_npis),

@@ -21,7 +21,7 @@ Definitions, all on the graph snapshot:
   owns it has an active exclusion.
 
 Chains depend only on the snapshot, so :func:`facility_chain_features`
-computes them once per run for every SNF; a partition then only matches its
+computes them once per run for every SNF. A partition then only matches its
 providers to facilities (:func:`chain_features_for_range`).
 """
 
@@ -69,7 +69,6 @@ class OwnershipGraph:
     through an entity missing from the entity frame is still followed.
     """
 
-    entity_ids: list[str]
     entities: pl.DataFrame  # index, entity_id, name_key, npi for every numbered entity
     owners: list[tuple[int, ...]]  # owners[i]: entities with an OWNS edge into i
     owned: list[tuple[int, ...]]  # owned[i]: entities that i OWNS
@@ -101,7 +100,6 @@ class OwnershipGraph:
             "index", "entity_id", name_key_expr("name").alias("name_key"), "npi"
         )
         return cls(
-            entity_ids=ids["entity_id"].to_list(),
             entities=keyed.sort("index"),
             owners=_adjacency(edges["child"], edges["owner"], count),
             owned=_adjacency(edges["owner"], edges["child"], count),
