@@ -18,14 +18,19 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import polars as pl
 import pytest
+from psycopg import sql
 
 from claidex_assets import postgres
 from claidex_assets.assets.publish import PUBLISHED_COLUMNS, STAGING_TABLE, publish_scores
 from claidex_assets.npi import make_npi
+from claidex_assets.sources.generator import generate
+from claidex_assets.sources.graph_build import load_all
+from claidex_assets_tests.assets.test_pipeline import run_full_refresh
 
 CHILD_MODULE = "claidex_assets_tests.test_crash_safety"
 # Each result fits in many small COPY chunks, so kills land between chunks.
@@ -243,6 +248,113 @@ def test_publish_killed_at_random_times(postgres_url: str, results_on_disk) -> N
     assert sum(step.startswith("copied_chunk_") or step == "staging_created" for step in landed) >= 1, landed
 
 
+# Log lines of the job run at which the compute test kills it: the line a
+# step prints when it starts, or a progress line of the ownership features.
+COMPUTE_KILL_MARKERS = (
+    " - ownership_chain_features - STEP_START - ",
+    "ownership features: 1/",
+    " - peer_metrics - STEP_START - ",
+    " - calibrated_scores - STEP_START - ",
+)
+COMPUTE_PARTITIONS = 7
+
+
+@pytest.fixture(scope="module")
+def small_dataset(postgres_server_url: str, tmp_path_factory: pytest.TempPathFactory):
+    """A database loaded from the small generated dataset, and its graph CSV folder."""
+    root = tmp_path_factory.mktemp("crash-dataset")
+    generate(root / "source-files", scale="small", seed=11)
+    name = f"claidex_crash_{uuid.uuid4().hex[:10]}"
+    with postgres.connect(postgres_server_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = postgres.database_url(postgres_server_url, name)
+    with postgres.connect(url) as conn:
+        postgres.apply_schema(conn)
+        load_all(root / "source-files", conn, root / "graph")
+        conn.commit()
+    yield url, root / "graph"
+    with postgres.connect(postgres_server_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def kill_job_at(url: str, graph_dir: Path, data_dir: Path, marker: str) -> list[str]:
+    """Run the full job in a child process group, SIGKILL the group at the first log line with ``marker``.
+
+    Returns the lines the run printed. The child's process pool workers are
+    in its process group, so they die with it.
+    """
+    command = [sys.executable, "-m", CHILD_MODULE, "job", url, str(graph_dir), str(data_dir), str(COMPUTE_PARTITIONS)]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, start_new_session=True
+    )
+    lines: list[str] = []
+    assert process.stdout is not None
+    try:
+        for line in process.stdout:
+            lines.append(line.rstrip())
+            if marker in line:
+                os.killpg(process.pid, signal.SIGKILL)
+                break
+        else:
+            pytest.fail(f"the job run ended before printing {marker!r}; last lines: {lines[-5:]}")
+        process.wait(timeout=CHILD_TIMEOUT_S)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=CHILD_TIMEOUT_S)
+        process.stdout.close()
+    return lines
+
+
+def published_without_lineage(url: str) -> pl.DataFrame:
+    with postgres.connect(url) as conn:
+        table = postgres.copy_query_out(conn, "SELECT * FROM provider_risk_scores ORDER BY npi")
+    return table.drop("run_id", "updated_at")
+
+
+def test_job_killed_during_compute(small_dataset, tmp_path: Path) -> None:
+    url, graph_dir = small_dataset
+    data_dir = tmp_path / "data"
+    first = run_full_refresh(url, graph_dir, data_dir, COMPUTE_PARTITIONS)
+    previous_signature = table_signature(url)
+    assert previous_signature[1] == previous_signature[2] == first.run_id
+    previous_rows = published_without_lineage(url)
+
+    for marker in COMPUTE_KILL_MARKERS:
+        # A fresh data folder each time, so no stored partition lets the run skip the compute.
+        kill_job_at(url, graph_dir, tmp_path / f"killed-{COMPUTE_KILL_MARKERS.index(marker)}", marker)
+        assert table_signature(url) == previous_signature, f"table changed by a run killed at {marker!r}"
+        assert not staging_exists(url), marker
+
+    # The next run over the same data succeeds and publishes the same scores under its own run id.
+    second = run_full_refresh(url, graph_dir, data_dir, COMPUTE_PARTITIONS)
+    signature = table_signature(url)
+    assert signature[0] == previous_signature[0]
+    assert signature[1] == signature[2] == second.run_id
+    assert published_without_lineage(url).equals(previous_rows)
+
+
+def _job_child_main(argv: list[str]) -> int:
+    url, graph_dir, data_dir, partition_count = argv
+    import dagster as dg
+
+    from claidex_assets.definitions import build_definitions
+    from claidex_assets.jobs import FULL_JOB_NAME, partition_range_tags
+    from claidex_assets.npi import partition_keys
+    from claidex_assets.settings import Settings
+
+    os.environ["CLAIDEX_POSTGRES_URL"] = url
+    settings = Settings(
+        data_dir=data_dir, partition_count=int(partition_count), local_workers=2, graph_csv_dir=graph_dir
+    )
+    job = build_definitions(settings).resolve_job_def(FULL_JOB_NAME)
+    with dg.instance_for_test() as instance:
+        result = job.execute_in_process(
+            instance=instance, tags=partition_range_tags(partition_keys(int(partition_count)))
+        )
+    return 0 if result.success else 1
+
+
 def _child_main(argv: list[str]) -> int:
     url, rows_path, chunk_rows, pause_at, chunk_pause_s = argv
     rows = pl.read_parquet(rows_path)
@@ -265,4 +377,6 @@ def _child_main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1] == "job":
+        sys.exit(_job_child_main(sys.argv[2:]))
     sys.exit(_child_main(sys.argv[1:]))
