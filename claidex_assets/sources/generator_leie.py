@@ -29,10 +29,9 @@ def leie_frame(rng: np.random.Generator, linked: list[dict[str, str]], total: in
     A ``linked`` entry gives NPI, names or BUSNAME, STATE and optionally
     EXCLDATE and REINDATE; missing fields are drawn.
     """
-    rows: list[dict[str, str]] = []
-    for entry in linked:
-        rows.append(_row(rng, entry))
-    for _ in range(max(0, total - len(linked))):
+    rows = [_row(rng, entry) for entry in linked]
+    seen = {_identity(row) for row in rows}
+    while len(rows) < total:
         if rng.random() < 0.25:
             word = names.ORG_WORDS[int(rng.integers(0, len(names.ORG_WORDS)))]
             entry = {"BUSNAME": f"{word} {names.ORG_SUFFIXES[int(rng.integers(0, len(names.ORG_SUFFIXES)))]} INC"}
@@ -41,9 +40,17 @@ def leie_frame(rng: np.random.Generator, linked: list[dict[str, str]], total: in
                 "LASTNAME": names.LAST_NAMES[int(rng.integers(0, len(names.LAST_NAMES)))],
                 "FIRSTNAME": names.FIRST_NAMES[int(rng.integers(0, len(names.FIRST_NAMES)))],
             }
-        rows.append(_row(rng, entry))
+        row = _row(rng, entry)
+        # Loaders treat rows with the same identifying fields as one record, so every row here is distinct.
+        if _identity(row) not in seen:
+            seen.add(_identity(row))
+            rows.append(row)
     order = rng.permutation(len(rows))
     return pl.DataFrame([rows[i] for i in order], schema={c: pl.Utf8 for c in LEIE_COLUMNS}, orient="row")
+
+
+def _identity(row: dict[str, str]) -> tuple[str, ...]:
+    return tuple(row[c] for c in ("LASTNAME", "FIRSTNAME", "MIDNAME", "BUSNAME", "NPI", "DOB", "EXCLTYPE", "EXCLDATE"))
 
 
 def _row(rng: np.random.Generator, entry: dict[str, str]) -> dict[str, str]:

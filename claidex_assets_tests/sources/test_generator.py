@@ -148,6 +148,15 @@ def test_leie_npi_and_dates(small):
     assert (leie["REINDATE"] != "00000000").sum() >= 1
 
 
+def test_leie_rows_distinct_records():
+    # Loaders key a record on these fields, so drawn rows must not repeat them (83,000 rows as nationally).
+    from claidex_assets.sources.generator_leie import leie_frame
+
+    frame = leie_frame(np.random.default_rng(0), [], 83_000)
+    key = ["LASTNAME", "FIRSTNAME", "MIDNAME", "BUSNAME", "NPI", "DOB", "EXCLTYPE", "EXCLDATE"]
+    assert frame.select(key).n_unique() == 83_000
+
+
 def test_every_quirk_kind_present(small):
     _, manifest = small
     for kind in REJECTED_KINDS | LOADED_KINDS:
