@@ -28,7 +28,7 @@ from claidex_assets.sources.generator_snf import plan_snfs
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # bump whenever the output for a given scale and seed changes
 NATIONAL = {"scored": 1_780_000, "snf": 14_400, "leie": 83_000}
 SMALL_SCALE = 2_000 / NATIONAL["scored"]
 QUIRK_RATE = 0.0005  # share of rows per quirk kind
