@@ -1,8 +1,8 @@
 """Synthetic SNF chains: facilities, their owners and the planted excluded owners.
 
 Structure: most facilities belong to chains. A chain's operating company
-owns each of its facilities directly (role 34); half the operating companies
-are owned by a holding company and some holding companies by a private
+owns each of its facilities directly (role 34). Half the operating companies
+are owned by a holding company, and some holding companies by a private
 equity firm. Those upper levels appear as owner rows whose ASSOCIATE ID is
 the owned organization (with its own non-SNF enrollment), which is how a
 multi-level chain shows in the All Owners file. Officers, directors and

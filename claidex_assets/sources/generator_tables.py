@@ -42,11 +42,11 @@ def _lookup(table: list[str], index: np.ndarray) -> pl.Series:
 
 
 def population_frame(pop: Population) -> pl.DataFrame:
-    """One text row per provider with every column the files repeat; built once and gathered per file.
+    """Build one text row per provider with every column the files repeat.
 
-    Converting the object arrays to polars once is what keeps national
-    generation fast: gathering from this frame avoids converting millions of
-    Python strings again for each file.
+    The object arrays are converted to polars once here, and each file
+    gathers its rows from this frame. Converting millions of Python strings
+    again for each file would double national generation time.
     """
     individual = pl.Series(pop.entity_type == 1)
     blank = pl.lit("")
