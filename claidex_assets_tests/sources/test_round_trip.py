@@ -10,12 +10,13 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from claidex_assets.cli import main as claidex_main
+from claidex_assets.errors import InputDataError
 from claidex_assets.npi import npi_ranges
 from claidex_assets.ownership.bulk import prepare_bulk
 from claidex_assets.ownership.chain import chain_features_all
 from claidex_assets.ownership.import_csv import read_import_csv
 from claidex_assets.sources.generator import generate
-from claidex_assets.sources.graph_build import LoadAllResult, load_all, read_graph_inputs
+from claidex_assets.sources.graph_build import LoadAllResult, find_snf_files, load_all, read_graph_inputs
 from claidex_assets_tests.neo4j_server import neo4j_server  # noqa: F401  (a fixture, used by name)
 
 TABLES = ("providers", "exclusions", "payments_medicare", "medicare_part_d", "payments_medicaid")
@@ -203,3 +204,14 @@ def test_cli_load_graph_needs_neo4j_uri(generated, monkeypatch, capsys):
     ])
     assert code == 2
     assert "NEO4J_URI is not set" in capsys.readouterr().err
+
+
+def test_load_all_missing_folder(pg_conn, tmp_path):
+    with pytest.raises(InputDataError, match="folder not found"):
+        load_all(tmp_path / "absent", pg_conn, None)
+
+
+def test_find_snf_files_missing(tmp_path):
+    (tmp_path / "SNF_Enrollments_2024.08.01.csv").write_text("ENROLLMENT ID\n")
+    with pytest.raises(InputDataError, match="no SNF All Owners file"):
+        find_snf_files(tmp_path)
