@@ -7,6 +7,7 @@ rather than stop a run that has already published.
 """
 
 
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import dagster as dg
@@ -148,6 +149,10 @@ def labels_match_scores(postgres: PostgresResource) -> dg.AssetCheckResult:
     )
 
 
+def _round_half_up(value: float) -> float:
+    return float(Decimal(repr(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
 CALIBRATION_QUERY = f"""
 WITH ranked AS (
     SELECT risk_score,
@@ -158,13 +163,17 @@ SELECT count(*), min(risk_score), max(risk_score), COALESCE(max(abs(risk_score -
        {", ".join(f"count(*) FILTER (WHERE risk_score >= {t})" for t in SPREAD_THRESHOLDS)}
 FROM ranked
 """
-TIES_QUERY = f"SELECT count(DISTINCT r_raw), COALESCE(max(size), 0) FROM (SELECT r_raw, count(*) AS size FROM {TABLE} GROUP BY r_raw) AS groups"
+TIES_QUERY = f"""
+SELECT count(*), COALESCE(max(size), 0), COALESCE(max(size) FILTER (WHERE r_raw = (SELECT max(r_raw) FROM {TABLE})), 0)
+FROM (SELECT r_raw, count(*) AS size FROM {TABLE} GROUP BY r_raw) AS groups
+"""
 
 
-def calibration_findings(row: tuple, distinct_raw: int, largest_tie: int) -> tuple[list[str], dict]:
+def calibration_findings(row: tuple, distinct_raw: int, largest_tie: int, top_tie: int = 1) -> tuple[list[str], dict]:
     """Compare the calibration query's result with what PERCENT_RANK implies; return problems and metadata.
 
-    Without ties the share of rows scoring at or above t is within 1/n of
+    ``top_tie`` rows share the largest r_raw, so the maximum score is
+    100 * (n - top_tie) / (n - 1): 100 when the largest r_raw is unique. Without ties the share of rows scoring at or above t is within 1/n of
     1 - t/100; a tie group straddling t lowers it by at most its size / n, and
     rounding scores to 2 decimals raises it by at most 0.00005 + 1/n. So the
     accepted gap is (largest tie group + 1) / n + 0.001.
@@ -176,8 +185,9 @@ def calibration_findings(row: tuple, distinct_raw: int, largest_tie: int) -> tup
     low, high, deviation = float(low), float(high), float(deviation)
     if low != 0:
         problems.append(f"minimum risk_score is {low}, expected 0")
-    if n > 1 and distinct_raw > 1 and high != 100:
-        problems.append(f"maximum risk_score is {high}, expected 100 because r_raw is not constant")
+    expected_high = _round_half_up(100 * (n - top_tie) / (n - 1)) if n > 1 else 0.0
+    if abs(high - expected_high) > RANK_TOLERANCE:
+        problems.append(f"maximum risk_score is {high}, expected {expected_high} because {top_tie} of {n} rows share the largest r_raw")
     if deviation > RANK_TOLERANCE:
         problems.append(f"risk_score differs from 100 * PERCENT_RANK(r_raw) by up to {deviation}")
     tolerance = (largest_tie + 1) / n + 0.001
@@ -194,6 +204,7 @@ def calibration_findings(row: tuple, distinct_raw: int, largest_tie: int) -> tup
         "max_rank_deviation": deviation,
         "distinct_r_raw": distinct_raw,
         "largest_tie_group": largest_tie,
+        "rows_at_largest_r_raw": top_tie,
         "share_at_or_above": dg.MetadataValue.json(shares),
         "share_tolerance": round(tolerance, 4),
     }
@@ -203,13 +214,16 @@ def calibration_findings(row: tuple, distinct_raw: int, largest_tie: int) -> tup
 @dg.asset_check(
     asset=SCORES_KEY,
     blocking=False,
-    description="risk_score is 100 * PERCENT_RANK(r_raw): min 0, max 100, and the share at or above t is about 1 - t/100.",
+    description=(
+        "risk_score is 100 * PERCENT_RANK(r_raw): min 0, max 100 unless the largest r_raw is tied, "
+        "and the share at or above t is about 1 - t/100."
+    ),
 )
 def calibration_spread(postgres: PostgresResource) -> dg.AssetCheckResult:
     with postgres.connection() as conn:
         row = conn.execute(CALIBRATION_QUERY).fetchone()
-        distinct_raw, largest_tie = conn.execute(TIES_QUERY).fetchone()
-    problems, metadata = calibration_findings(row, distinct_raw, largest_tie)
+        distinct_raw, largest_tie, top_tie = conn.execute(TIES_QUERY).fetchone()
+    problems, metadata = calibration_findings(row, distinct_raw, largest_tie, top_tie)
     return dg.AssetCheckResult(
         passed=not problems,
         description="; ".join(problems) or None,
