@@ -425,6 +425,7 @@ def copy_query_out(
     else (text, json, arrays) as Utf8 text. ``params`` are bound client-side
     with psycopg's ``%s`` placeholders.
     """
+    query = query.strip().rstrip(";")
     types = _result_types(conn, query, params)
     read_schema: dict[str, pl.DataType] = {}
     for name, type_name in types:
@@ -435,10 +436,15 @@ def copy_query_out(
     buffer = io.BytesIO()
     statement = sql.SQL("COPY ({}) TO STDOUT WITH (FORMAT csv, HEADER true)").format(sql.SQL(query))
     with conn.transaction(), conn.cursor() as cursor:
+        # Timestamps come out in UTC; the caller's time zone is restored
+        # afterwards, because SET LOCAL would outlive this block when the
+        # caller already has a transaction open.
+        previous_zone = cursor.execute("SHOW TimeZone").fetchone()[0]
         cursor.execute("SET LOCAL TimeZone = 'UTC'")
         with cursor.copy(statement, params) as copy:
             for block in copy:
                 buffer.write(block)
+        cursor.execute("SELECT set_config('TimeZone', %s, true)", (previous_zone,))
     if buffer.tell() == 0:
         return pl.DataFrame(schema=read_schema)
     buffer.seek(0)

@@ -212,3 +212,11 @@ def test_resolve_url_prefers_environment(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("CLAIDEX_POSTGRES_URL", "postgresql://u:p@127.0.0.1:1/x")
     assert resolve_postgres_url(tmp_path) == "postgresql://u:p@127.0.0.1:1/x"
     assert not (tmp_path / "postgres").exists()
+
+
+def test_copy_query_out_keeps_session_time_zone(pg_conn: psycopg.Connection) -> None:
+    pg_conn.execute("SET TimeZone = 'America/Chicago'")
+    pg_conn.execute("INSERT INTO provider_risk_scores (npi, updated_at) VALUES ('1234567893', '2026-01-02 03:04:05+00')")
+    out = copy_query_out(pg_conn, "SELECT updated_at FROM provider_risk_scores;")
+    assert out["updated_at"].to_list() == [dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)]
+    assert pg_conn.execute("SHOW TimeZone").fetchone() == ("America/Chicago",)
