@@ -393,6 +393,10 @@ def read_snapshot(driver: Driver, database: str | None = None, fetch_size: int =
     time and are turned into polars frames in chunks, so Python never holds one object per row
     for the whole graph. All six reads run in one read transaction.
     """
+    # NOTE: one Bolt record per row costs about 17 us of client CPU per row with the Rust codec
+    # (measured on a busy 2-core machine: 1.8 s for 107k providers). Grouping rows into lists
+    # server-side was 4 to 8 times faster but makes the server hold a whole label in memory
+    # (an eager aggregation), so this module streams plain rows.
     started = time.monotonic()
     with driver.session(database=database, fetch_size=fetch_size, **QUIET_READ_SESSION) as session:
         frames = session.execute_read(read_frames)
