@@ -142,6 +142,7 @@ def generate(out_dir: str | Path, scale: str | float = "small", seed: int = 0, r
         result = inject(frame, streams[8], PAYMENT_QUIRKS[table], QUIRK_RATE, QUIRK_MINIMUM, protected)
         builder.add_payment_table(table, result)
         log.info("wrote %s: %s rows", table, result.frame.height)
+        del frame, result, amounts  # free this program's frames before building the next one
 
     nppes = tables.nppes_frame(pop, people, streams[9])
     protected = np.isin(pop.npi, protected_npis)
