@@ -100,7 +100,7 @@ MATCH (owner:CorporateEntity)-[:OWNS]->(owned:CorporateEntity)
 RETURN toString(owner.entity_id) AS owner_id, toString(owned.entity_id) AS owned_id
 """
 
-# Each COUNT is answered from Neo4j's count store in constant time (the plan shows
+# Neo4j computes each COUNT from its count store in constant time (the plan shows
 # NodeCountFromCountStore and RelationshipCountFromCountStore), whatever the graph size.
 COUNT_GRAPH_QUERY = """
 RETURN COUNT { (:Provider) } AS providers,
@@ -121,7 +121,7 @@ RETURN count(*) AS deleted
 
 # LOAD CSV statements for the files of claidex_assets.ownership.import_csv, for a running
 # server (neo4j-admin import needs the database offline). $url is the file's URL as the server
-# sees it, e.g. file:///claidex/providers.csv under the server's import directory. LOAD CSV
+# resolves it, e.g. file:///claidex/providers.csv under the server's import directory. LOAD CSV
 # reads an empty field as null and "" as the empty string, as write_import_csv intends.
 LOAD_CSV_PROVIDERS_QUERY = """
 LOAD CSV WITH HEADERS FROM $url AS row
@@ -175,8 +175,7 @@ CONSTRAINT_QUERIES = (
     CREATE_EXCLUSION_CONSTRAINT_QUERY,
 )
 
-# Snapshot frame -> (MERGE statement, key columns that must be non-null and name existing nodes).
-# Nodes come first so the relationship statements find both ends.
+# Snapshot frame and its MERGE statement. Nodes come first so the relationship statements find both ends.
 WRITE_ORDER: tuple[tuple[str, str], ...] = (
     ("providers", MERGE_PROVIDERS_QUERY),
     ("entities", MERGE_ENTITIES_QUERY),
@@ -231,7 +230,7 @@ def open_driver(
     max_backoff_s: float = 8.0,
     connection_timeout_s: float = 15.0,
 ) -> Driver:
-    """Connect to Neo4j and check that ``database`` answers a query, retrying while the server starts.
+    """Connect to Neo4j and check that a query on ``database`` succeeds, retrying while the server starts.
 
     ServiceUnavailable, SessionExpired and TransientError are retried up to ``attempts`` times
     with exponential backoff from ``initial_backoff_s`` to ``max_backoff_s`` seconds. Wrong
@@ -390,7 +389,7 @@ def read_snapshot(driver: Driver, database: str | None = None, fetch_size: int =
     """Read the whole ownership graph with six streaming queries, one per label and relationship type.
 
     The number of queries does not depend on the graph size. Records arrive ``fetch_size`` at a
-    time and are turned into polars frames in chunks, so Python never holds one object per row
+    time and are turned into polars frames in chunks, so Python never keeps one object per row
     for the whole graph. All six reads run in one read transaction.
     """
     # NOTE: one Bolt record per row costs about 17 us of client CPU per row with the Rust codec
@@ -458,7 +457,9 @@ def graph_fingerprint(driver: Driver, database: str | None = None) -> str:
 def load_import_csv(
     driver: Driver, url_prefix: str, database: str | None = None, batch_size: int = 10_000
 ) -> dict[str, int]:
-    """Load the six import CSV files into a running Neo4j with LOAD CSV; return the rows read per file.
+    """Load the six import CSV files into a running Neo4j with LOAD CSV.
+
+    Returns the nodes or relationships created per file (0 for rows already in the graph).
 
     ``url_prefix`` is where the server finds the files, e.g. ``file:///claidex/`` for files in
     the ``claidex`` folder of its import directory. Constraints are created first, and the

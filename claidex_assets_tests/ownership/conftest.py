@@ -1,8 +1,8 @@
 """Fixtures for the ownership graph tests: the Neo4j test server, a driver on an empty graph, a small graph.
 
-``neo4j_server`` comes from ``claidex_assets_tests.neo4j_server``. Importing it here makes it
-available to this folder even when the top-level conftest does not load that module as a plugin;
-both routes share one server per test session.
+``neo4j_server`` comes from ``claidex_assets_tests.neo4j_server``. The import below makes it
+available to this folder even when the top-level conftest does not load that module as a plugin.
+Both routes share one server per test session.
 """
 
 from __future__ import annotations
