@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     except ClaidexError as exc:
         if args.traceback:
             raise
-        print(f"claidex: error: {exc}", file=sys.stderr)
+        # One line: libpq and driver messages can carry line breaks and tabs.
+        print(f"claidex: error: {' '.join(str(exc).split())}", file=sys.stderr)
         print("(rerun with --traceback for details)", file=sys.stderr)
         return 2
 

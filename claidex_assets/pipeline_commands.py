@@ -11,10 +11,11 @@ import argparse
 import json
 import logging
 import os
+import sys
 from dataclasses import replace
 from pathlib import Path
 
-from claidex_assets.errors import ClaidexError
+from claidex_assets.errors import ClaidexError, ConfigurationError
 from claidex_assets.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -77,22 +78,32 @@ def _instance(settings: Settings):
 
     if not os.environ.get("DAGSTER_HOME"):
         home = Path(settings.data_dir).resolve() / "dagster_home"
-        home.mkdir(parents=True, exist_ok=True)
-        instance_yaml = home / "dagster.yaml"
-        if not instance_yaml.exists():
-            instance_yaml.write_text(DEMO_INSTANCE_YAML)
+        try:
+            home.mkdir(parents=True, exist_ok=True)
+            instance_yaml = home / "dagster.yaml"
+            if not instance_yaml.exists():
+                instance_yaml.write_text(DEMO_INSTANCE_YAML)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot create the Dagster home {home} ({exc.strerror}); set CLAIDEX_DATA_DIR or --data-dir "
+                "to a writable folder, or DAGSTER_HOME to an existing Dagster home"
+            ) from exc
         os.environ["DAGSTER_HOME"] = str(home)
     return dg.DagsterInstance.get()
 
 
-def execute_full_refresh(settings: Settings) -> str:
-    """Run ``claidex_full_refresh`` over every NPI partition in this process; return the run id."""
+def execute_full_refresh(settings: Settings, show_tracebacks: bool = False) -> str:
+    """Run ``claidex_full_refresh`` over every NPI partition in this process; return the run id.
+
+    The run's events go to stderr; a failed step's stack trace only when ``show_tracebacks``.
+    Raises ClaidexError naming the failed step and the cause of its failure.
+    """
     from claidex_assets.definitions import build_definitions
     from claidex_assets.jobs import FULL_JOB_NAME, partition_range_tags
     from claidex_assets.npi import partition_keys
 
     definitions = build_definitions(settings)
-    job = definitions.resolve_job_def(FULL_JOB_NAME)
+    job = definitions.resolve_job_def(FULL_JOB_NAME).with_logger_defs({"console": _console_logger(show_tracebacks)})
     with _instance(settings) as instance:
         result = job.execute_in_process(
             instance=instance,
@@ -101,10 +112,73 @@ def execute_full_refresh(settings: Settings) -> str:
             raise_on_error=False,
         )
     if not result.success:
-        failure = next((e for e in result.all_events if e.is_step_failure), None)
-        reason = failure.step_failure_data.error.message.strip() if failure else "see the Dagster run log"
-        raise ClaidexError(f"run {result.run_id} failed: {reason}")
+        raise ClaidexError(f"run {result.run_id} failed: {failure_reason(result.all_events)}")
     return result.run_id
+
+
+# Class names of the exceptions whose message is written for the user.
+_USER_ERRORS = {"ClaidexError", "ConfigurationError", "InputDataError"}
+
+
+def failure_reason(events) -> str:
+    """Return one line naming the failed steps and the cause of the first failure.
+
+    The cause is the message of the first ClaidexError in the error's chain
+    (Dagster wraps it in DagsterExecutionStepExecutionError), else the
+    description of a ``dagster.Failure``, else the innermost error.
+    """
+    failures = [event for event in events if event.is_step_failure]
+    if not failures:
+        return "no step failed; see the Dagster run log for the reason"
+    first = failures[0]
+    data = first.step_failure_data
+    chain = []
+    error = data.error
+    while error is not None:
+        chain.append(error)
+        error = error.cause
+    user_error = next((item for item in chain if item.cls_name in _USER_ERRORS), None)
+    if user_error is not None:
+        # The message starts with "module.ClassName: ".
+        cause = user_error.message.split(": ", 1)[-1]
+    elif data.user_failure_data is not None and data.user_failure_data.description:
+        cause = data.user_failure_data.description
+    elif chain:
+        cause = chain[-1].message
+    else:
+        cause = "unknown error"
+    reason = f"step {first.step_key} failed: {' '.join(cause.split())}"
+    others = [event.step_key for event in failures[1:]]
+    if others:
+        reason += f" (steps that failed too: {', '.join(others)})"
+    return reason
+
+
+def _console_logger(show_tracebacks: bool):
+    """Build Dagster's console log for the command line; it shows stack traces only when asked."""
+    import dagster as dg
+
+    @dg.logger(
+        config_schema={"log_level": dg.Field(str, is_required=False, default_value="INFO")},
+        description="Run events on stderr, one line each unless stack traces are requested.",
+    )
+    def console(init_context):
+        run_logger = logging.Logger("dagster", level=init_context.logger_config["log_level"].upper())
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s dagster: %(message)s"))
+        if not show_tracebacks:
+            handler.addFilter(_without_error_detail)
+        run_logger.addHandler(handler)
+        return run_logger
+
+    return console
+
+
+def _without_error_detail(record: logging.LogRecord) -> bool:
+    # Dagster appends a failed step's error and stack trace after a blank line.
+    record.msg = record.getMessage().split("\n\n", 1)[0]
+    record.args = ()
+    return True
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -125,7 +199,7 @@ def run_demo(args: argparse.Namespace) -> int:
         load_all(files_dir, conn, data_dir / "graph")
 
     print("Materializing the asset graph through Dagster ...")
-    run_id = execute_full_refresh(settings)
+    run_id = execute_full_refresh(settings, show_tracebacks=getattr(args, "traceback", False))
     print(f"Run {run_id} succeeded.")
     print(f"  Scores:        table provider_risk_scores in {postgres.mask_url(url)}")
     print(f"  Stored assets: {(data_dir / 'assets').resolve()}")
@@ -137,7 +211,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def run_pipeline(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    run_id = execute_full_refresh(settings)
+    run_id = execute_full_refresh(settings, show_tracebacks=getattr(args, "traceback", False))
     print(f"Run {run_id} succeeded.")
     print_top(settings, 10)
     return 0
@@ -148,6 +222,11 @@ def print_top(settings: Settings, limit: int, url: str | None = None) -> int:
 
     url = url or os.environ.get("CLAIDEX_POSTGRES_URL") or postgres.resolve_postgres_url(Path(settings.data_dir))
     with postgres.connect(url) as conn:
+        if postgres.missing_relations(conn, [postgres.OUTPUT_TABLE]):
+            raise ConfigurationError(
+                f"table {postgres.OUTPUT_TABLE} is missing in database {conn.info.dbname!r} at "
+                f"{postgres.mask_url(url)}; run `claidex init-db`, load the sources and run `claidex run` to fill it"
+            )
         rows = conn.execute(TOP_QUERY, (limit,)).fetchall()
     print(f"Top {len(rows)} providers by risk score:")
     print(f"{'NPI':<12} {'score':>6} {'label':<9} {'r_raw':>8}  flags")

