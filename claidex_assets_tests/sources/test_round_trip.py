@@ -215,3 +215,25 @@ def test_find_snf_files_missing(tmp_path):
     (tmp_path / "SNF_Enrollments_2024.08.01.csv").write_text("ENROLLMENT ID\n")
     with pytest.raises(InputDataError, match="no SNF All Owners file"):
         find_snf_files(tmp_path)
+
+
+def test_cli_load_graph_writes_neo4j(generated, pg_conn, postgres_url, monkeypatch, request):
+    neo4j_graph = pytest.importorskip("claidex_assets.neo4j_graph")
+    server = request.getfixturevalue("neo4j_server")
+    out, _ = generated
+    expected = load_all(out, pg_conn, None).snapshot
+    monkeypatch.setenv("CLAIDEX_POSTGRES_URL", postgres_url)
+    for name, value in server.environment().items():
+        monkeypatch.setenv(name, value)
+    code = claidex_main([
+        "load-graph", "--owners", str(out / "SNF_All_Owners_2024.08.01.csv"),
+        "--enrollments", str(out / "SNF_Enrollments_2024.08.01.csv"), "--neo4j", "--replace",
+    ])
+    assert code == 0
+    driver = neo4j_graph.open_driver(server.uri, server.user, server.password, server.database)
+    try:
+        back = neo4j_graph.read_snapshot(driver, database=server.database)
+    finally:
+        driver.close()
+    for name, frame in back.canonical().__dict__.items():
+        assert_frame_equal(frame, getattr(expected.canonical(), name)), name

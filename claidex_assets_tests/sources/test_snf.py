@@ -7,13 +7,17 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from claidex_assets.errors import InputDataError
 from claidex_assets.npi import make_npi
 from claidex_assets.sources.generator_formats import SNF_ENROLLMENT_COLUMNS, SNF_OWNER_COLUMNS
-from claidex_assets.sources.graph_build import build_graph_snapshot
-from claidex_assets.sources.snf import parse_enrollments, parse_owners
+from claidex_assets.sources.graph_build import OwnershipReport, build_graph_snapshot, build_ownership
+from claidex_assets.sources.snf import OWNER_COLUMNS, parse_enrollments, parse_owners
+
+OWNER_FRAME_COLUMNS = list(OWNER_COLUMNS.values())
 
 NPI_F1 = make_npi(100000001)
 NPI_F2 = make_npi(100000002)
@@ -195,3 +199,44 @@ def test_report_counts(snf_files):
         "provider_exclusion_links": 2,
         "exclusions_with_unknown_npi": 1,
     }
+
+
+owner_row = st.fixed_dictionaries({
+    "associate_id": st.sampled_from(["A1", "A2", "A3", "B1", "B2", "C1"]),
+    "owner_associate_id": st.sampled_from(["A1", "B1", "B2", "C1", "D1", None]),
+    "owner_type": st.sampled_from(["O", "I"]),
+    "role_code": st.sampled_from(["34", "35", "36", "37", "40", None]),
+    "owner_name": st.sampled_from(["ACME LLC", "BIGCO INC", None]),
+    "owner_state": st.sampled_from(["TX", "NY", None]),
+    "holding_company": st.sampled_from(["Y", "N", None]),
+})
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(owner_row, max_size=25), facility_ids=st.sets(st.sampled_from(["A1", "A2", "A3", "B1"]), max_size=4))
+def test_ownership_graph_invariants(rows, facility_ids):
+    owners = pl.DataFrame(
+        [{**row, "enrollment_id": "O1", "organization_name": f"ORG {row['associate_id']}", "association_date": None,
+          "parent_company": None, "private_equity_company": None} for row in rows],
+        schema={name: pl.Utf8 for name in OWNER_FRAME_COLUMNS},
+    )
+    enrollments = pl.DataFrame(
+        [{"enrollment_id": f"O{i}", "associate_id": fid, "npi": NPI_F1, "organization_name": f"SNF {fid}", "state": "TX"}
+         for i, fid in enumerate(sorted(facility_ids))],
+        schema={"enrollment_id": pl.Utf8, "associate_id": pl.Utf8, "npi": pl.Utf8, "organization_name": pl.Utf8,
+                "state": pl.Utf8},
+    )
+    report = OwnershipReport()
+    entities, owns = build_ownership(owners, enrollments, report)
+    ids = set(entities["entity_id"].to_list())
+    assert entities["entity_id"].n_unique() == entities.height
+    assert set(owns["owner_id"].to_list()) <= ids
+    assert set(owns["owned_id"].to_list()) <= ids
+    assert (owns["owner_id"] != owns["owned_id"]).all()
+    assert owns.n_unique() == owns.height
+    snf_ids = set(entities.filter(pl.col("entity_type") == "SNF")["entity_id"].to_list())
+    assert snf_ids == facility_ids
+    # No edge comes from an individual or from a mortgage or security interest.
+    kept = owners.filter((pl.col("owner_type") == "O") & ~pl.col("role_code").is_in(["36", "37"]).fill_null(False))
+    allowed = set(zip(kept["owner_associate_id"].to_list(), kept["associate_id"].to_list()))
+    assert set(owns.iter_rows()) <= allowed
