@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import multiprocessing
+import os
 import resource
 import statistics
 import sys
@@ -313,14 +314,27 @@ def _compute_in_worker(npi_range: NpiRange) -> tuple[int, float]:
     return rows, _peak_rss_mb()
 
 
-def run_pool(bulk_path: Path, providers_path: Path, ranges: list[NpiRange], workers: int) -> tuple[float, float]:
+def run_pool(
+    bulk_path: Path, providers_path: Path, ranges: list[NpiRange], workers: int, worker_threads: int
+) -> tuple[float, float]:
     """Compute every range in a spawn pool; return the seconds taken and the largest worker's peak RSS in MB."""
     started = time.perf_counter()
     context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_load_worker, initargs=(str(bulk_path), str(providers_path))
-    ) as pool:
-        results = list(pool.map(_compute_in_worker, ranges, chunksize=4))
+    # Spawned workers inherit the environment, and polars reads its thread
+    # count once at import, so this caps each worker's thread pool.
+    previous = os.environ.get("POLARS_MAX_THREADS")
+    if worker_threads:
+        os.environ["POLARS_MAX_THREADS"] = str(worker_threads)
+    try:
+        with concurrent.futures.ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_load_worker, initargs=(str(bulk_path), str(providers_path))
+        ) as pool:
+            results = list(pool.map(_compute_in_worker, ranges, chunksize=4))
+    finally:
+        if previous is None:
+            os.environ.pop("POLARS_MAX_THREADS", None)
+        else:
+            os.environ["POLARS_MAX_THREADS"] = previous
     elapsed = time.perf_counter() - started
     rows = sum(count for count, _ in results)
     peak = max(rss for _, rss in results)
@@ -333,6 +347,9 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="share of national size (1.0 = 1.78M providers)")
     parser.add_argument("--repeat", type=int, default=3, help="timed repeats of each step")
     parser.add_argument("--workers", type=int, default=2, help="processes in the pool run")
+    parser.add_argument(
+        "--worker-threads", type=int, default=0, help="polars threads per pool worker; 0 keeps the polars default"
+    )
     arguments = parser.parse_args()
 
     started = time.perf_counter()
@@ -366,7 +383,10 @@ def main() -> None:
         bulk_path, providers_path = Path(directory) / "bulk.bin", Path(directory) / "providers.parquet"
         bulk_path.write_bytes(bulk_bytes)
         providers.write_parquet(providers_path)
-        pool_runs = [run_pool(bulk_path, providers_path, ranges, arguments.workers) for _ in range(arguments.repeat)]
+        pool_runs = [
+            run_pool(bulk_path, providers_path, ranges, arguments.workers, arguments.worker_threads)
+            for _ in range(arguments.repeat)
+        ]
         pool_times = [seconds for seconds, _ in pool_runs]
         worker_rss = max(peak for _, peak in pool_runs)
 

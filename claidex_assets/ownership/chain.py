@@ -172,29 +172,27 @@ def bounded_reach(adjacency: Sequence[tuple[int, ...]], start: int, max_hops: in
 def facility_chain_features(index: ChainIndex, links: ChainLinks) -> pl.DataFrame:
     """Compute the chain features of every SNF (FACILITY_FEATURES, in (name, entity_id) order)."""
     graph = index.graph
-    npis_below: dict[int, frozenset[str]] = {}
-    excluded_below: dict[int, frozenset[str]] = {}
+    facilities = graph.facilities["index"].to_list()
+    seeds_of = [index.seeds(facility) for facility in facilities]
 
-    def linked_below(seed: int) -> tuple[frozenset[str], frozenset[str]]:
-        if seed not in npis_below:
-            npis = _union(links.entity_npis.get(entity) for entity in index.downward(seed))
-            npis_below[seed] = npis
-            excluded_below[seed] = npis & links.excluded_npis
-        return npis_below[seed], excluded_below[seed]
+    # A chain is the union of the downward sets of its seeds, so its NPIs are
+    # the union of each seed's linked NPIs below it, computed once per seed.
+    npis_below: dict[int, frozenset[str]] = {}
+    for seeds in seeds_of:
+        for seed in seeds:
+            if seed not in npis_below:
+                npis_below[seed] = _linked_npis(links, index.downward(seed))
+    excluded_below = {seed: npis & links.excluded_npis for seed, npis in npis_below.items()}
 
     provider_counts, excluded_counts, weights, owner_flags = [], [], [], []
-    for facility in graph.facilities["index"].to_list():
-        chain_npis: set[str] = set()
-        chain_excluded: set[str] = set()
-        for seed in index.seeds(facility):
-            npis, excluded = linked_below(seed)
-            chain_npis.update(npis)
-            chain_excluded.update(excluded)
+    for facility, seeds in zip(facilities, seeds_of):
+        chain_npis = set().union(*[npis_below[seed] for seed in seeds])
+        chain_excluded = set().union(*[excluded_below[seed] for seed in seeds])
 
         direct_owners = graph.owners[facility]
         # Entities at undirected OWNS distance 0 or 1; all of them are in the chain.
         near = (facility, *direct_owners, *graph.owned[facility])
-        near_excluded = _union(links.entity_npis.get(entity) for entity in near) & links.excluded_npis
+        near_excluded = _linked_npis(links, near) & links.excluded_npis
         far_count = len(chain_excluded) - len(near_excluded)
 
         provider_counts.append(len(chain_npis))
@@ -202,7 +200,7 @@ def facility_chain_features(index: ChainIndex, links: ChainLinks) -> pl.DataFram
         weights.append(len(near_excluded) + 0.5 * far_count)
         owner_flags.append(any(e in links.excluded_entities for e in (facility, *direct_owners)))
 
-    logger.info("chain features computed for %d facilities", graph.facilities.height)
+    logger.info("chain features computed for %d facilities from %d seeds", len(facilities), len(npis_below))
     return graph.facilities.select("entity_id", "name", "name_key", "npi").with_columns(
         pl.Series("chain_provider_count", provider_counts, dtype=pl.Int64),
         pl.Series("chain_excluded_count", excluded_counts, dtype=pl.Int64),
@@ -306,5 +304,6 @@ def _adjacency(source: pl.Series, target: pl.Series, count: int) -> list[tuple[i
     return adjacency
 
 
-def _union(sets: Iterable[frozenset[str] | None]) -> frozenset[str]:
-    return frozenset().union(*(s for s in sets if s))
+def _linked_npis(links: ChainLinks, entities: Iterable[int]) -> frozenset[str]:
+    linked = links.entity_npis
+    return frozenset().union(*[linked[entity] for entity in entities if entity in linked])
