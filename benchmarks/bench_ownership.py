@@ -3,11 +3,12 @@
 The generator builds, with vectorised numpy and polars, a graph shaped like
 the national one. It has 15,000 SNFs with distinct names. About 40 corporate
 chains of 20 to 600 facilities sit under 2-3 levels of holding companies,
-and the other facilities are owned by 1-3 LLCs. Individual part-owners (12
-per facility on average, some holding dozens of facilities) bring the OWNS
-edges to about 200,000. There are 1.78M Provider nodes, the same 1.78M
-providers in the extract (a small share named after facilities or chain
-entities) and 80,000 exclusions.
+and the other facilities are owned by 1-3 LLCs, which individuals own in
+turn (some individuals hold dozens of stakes). ``--facility-part-owners 12``
+adds individuals owning facilities directly, about 200,000 OWNS edges in
+all. There are 1.78M Provider nodes, the same 1.78M providers in the extract
+(a small share named after facilities or chain entities) and 80,000
+exclusions.
 
 It times, with medians over repeats:
 
@@ -19,6 +20,7 @@ It times, with medians over repeats:
 Run from the repository root (about 2-3 minutes with the defaults):
 
     .venv/bin/python benchmarks/bench_ownership.py --repeat 3
+    .venv/bin/python benchmarks/bench_ownership.py --repeat 3 --facility-part-owners 12
     .venv/bin/python benchmarks/bench_ownership.py --scale 0.1 --repeat 1
 """
 
@@ -112,7 +114,9 @@ def join_words(*parts: pl.Series) -> pl.Series:
     return pl.select(pl.concat_str(list(parts), separator=" ")).to_series()
 
 
-def generate(scale: float, seed: int = 11) -> tuple[GraphSnapshot, pl.DataFrame]:
+def generate(
+    scale: float, llc_part_owners: float = 2.0, facility_part_owners: float = 0.0, seed: int = 11
+) -> tuple[GraphSnapshot, pl.DataFrame]:
     """Build the snapshot and the provider extract (npi, display_name)."""
     rng = np.random.default_rng(seed)
     provider_count = int(1_780_000 * scale)
@@ -211,19 +215,26 @@ def generate(scale: float, seed: int = 11) -> tuple[GraphSnapshot, pl.DataFrame]
         )
     )
 
-    # Individual part-owners: about 12 per facility, some owning dozens; the
-    # corporate tops are owned by a few of them too.
+    # Individuals own the owner LLCs (1 + Poisson(llc_part_owners) each),
+    # and optionally the facilities directly (Poisson(facility_part_owners)
+    # each). Their popularity is skewed, so some hold dozens of stakes.
     individual_ids = pl.Series([f"IND{i:06d}" for i in range(individual_count)])
     individual_names = join_words(pick(first_names, rng, individual_count), pick(last_names, rng, individual_count))
     entity_frames.append(
         pl.DataFrame({"entity_id": individual_ids, "name": individual_names, "entity_type": "PERSON", "npi": None})
     )
-    holdings = rng.poisson(12, facility_count)
+    llc_owners = 1 + rng.poisson(llc_part_owners, llc_count)
+    direct_owners = rng.poisson(facility_part_owners, facility_count)
     edge_frames.append(
         pl.DataFrame(
             {
-                "owner_id": pick(individual_ids, rng, int(holdings.sum()), skew=0.3),
-                "owned_id": facility_ids.gather(np.repeat(np.arange(facility_count), holdings)),
+                "owner_id": pick(individual_ids, rng, int(llc_owners.sum() + direct_owners.sum()), skew=0.3),
+                "owned_id": pl.concat(
+                    [
+                        llc_ids.gather(np.repeat(np.arange(llc_count), llc_owners)),
+                        facility_ids.gather(np.repeat(np.arange(facility_count), direct_owners)),
+                    ]
+                ),
             }
         )
     )
@@ -348,12 +359,21 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="timed repeats of each step")
     parser.add_argument("--workers", type=int, default=2, help="processes in the pool run")
     parser.add_argument(
+        "--llc-part-owners", type=float, default=2.0, help="mean extra individual owners of each owner LLC"
+    )
+    parser.add_argument(
+        "--facility-part-owners",
+        type=float,
+        default=0.0,
+        help="mean individual owners of each facility directly; 12 gives about 200,000 OWNS edges",
+    )
+    parser.add_argument(
         "--worker-threads", type=int, default=0, help="polars threads per pool worker; 0 keeps the polars default"
     )
     arguments = parser.parse_args()
 
     started = time.perf_counter()
-    snapshot, providers = generate(arguments.scale)
+    snapshot, providers = generate(arguments.scale, arguments.llc_part_owners, arguments.facility_part_owners)
     print(f"generated in {time.perf_counter() - started:.1f}s: {snapshot.row_counts()}, providers {providers.height}")
 
     prepare_times = []
@@ -394,7 +414,12 @@ def main() -> None:
     prepare = statistics.median(prepare_times)
     sequential = statistics.median(sequential_times)
     print()
+    chain_sizes = bulk.facilities["chain_provider_count"]
     print(f"entities {snapshot.entities.height}, OWNS edges {snapshot.owns.height}")
+    print(
+        f"chain providers per facility: median {chain_sizes.median():.0f}, "
+        f"p99 {chain_sizes.quantile(0.99):.0f}, max {chain_sizes.max()}"
+    )
     print(f"prepare_bulk median        {prepare:.2f}s")
     print(f"serialised bulk            {len(bulk_bytes) / 1e6:.2f} MB")
     print(f"split providers by range   {split_seconds:.2f}s")
