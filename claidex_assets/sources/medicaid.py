@@ -8,8 +8,11 @@ Beneficiaries are the largest monthly unique-beneficiary count of the year:
 summing monthly unique counts would count a patient seen in several months
 several times, so the maximum is a lower bound on the yearly unique count.
 
-Rows are line items, so two equal rows are not duplicates of one another
-and both are summed.
+A row repeated on the next accepted line, equal in every column read
+(billing and servicing NPI, HCPCS code, month, the three amounts), is a
+duplicate and collapses into one. Equal rows further apart are summed,
+because finding them would need a hash of every one of the 227 million rows;
+a duplicated export repeats lines next to each other.
 """
 
 from __future__ import annotations
@@ -33,12 +36,17 @@ TABLE = "payments_medicaid"
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "npi": ("BILLING_PROVIDER_NPI_NUM", "BILLING_PROVIDER_NPI", "billing_npi"),
+    "servicing_npi": ("SERVICING_PROVIDER_NPI_NUM", "SERVICING_PROVIDER_NPI"),
+    "hcpcs_code": ("HCPCS_CODE",),
     "claim_month": ("CLAIM_FROM_MONTH", "CLAIM_MONTH"),
     "beneficiaries": ("TOTAL_UNIQUE_BENEFICIARIES", "TOTAL_BENEFICIARIES"),
     "claims": ("TOTAL_CLAIMS",),
     "payments": ("TOTAL_PAID", "TOTAL_PAID_AMOUNT"),
 }
 REQUIRED = ("npi", "claim_month", "payments")
+# Columns whose values are loaded; the servicing NPI and HCPCS code only
+# tell line items apart when looking for duplicates.
+LOADED = ("npi", "claim_month", "beneficiaries", "claims", "payments")
 
 # Running provider-year totals are folded together once the partial
 # results of several batches hold this many rows.
@@ -73,7 +81,7 @@ def _checks() -> list[tuple[str, pl.Expr]]:
     month = pl.col("__month")
     year = pl.col("__year")
     return [
-        (reasons.UNDECODABLE_TEXT, csvr.has_replacement_char(list(ALIASES))),
+        (reasons.UNDECODABLE_TEXT, csvr.has_replacement_char(list(LOADED))),
         (reasons.MISSING_REQUIRED, pl.any_horizontal(blank)),
         (reasons.INVALID_NPI, ~pl.col(csvr.NPI_VALID)),
         (reasons.INVALID_DATE, year.is_null() | month.is_null() | (month < 1) | (month > 12)),
@@ -98,6 +106,14 @@ def _sum_provider_years(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+def _repeats_previous(rows: pl.DataFrame, previous: pl.DataFrame | None) -> pl.Series:
+    """Flag rows equal in every column to the row before them (``previous`` is the last row of the last batch)."""
+    stacked = rows if previous is None else pl.concat([previous, rows])
+    same = pl.all_horizontal([pl.col(name).eq_missing(pl.col(name).shift(1)) for name in rows.columns])
+    flags = stacked.select(same.fill_null(False)).to_series()
+    return flags if previous is None else flags.slice(1)
+
+
 def parse_medicaid(path: Path, year: int | None = None, *, batch_rows: int = csvr.BATCH_ROWS) -> ParsedSource:
     """Parse and aggregate a Medicaid provider spending file into ``payments_medicaid`` rows.
 
@@ -119,7 +135,8 @@ def parse_medicaid(path: Path, year: int | None = None, *, batch_rows: int = csv
     partials: list[pl.DataFrame] = []
     partial_rows = 0
     rejected_parts: list[pl.DataFrame] = []
-    rows_read = rows_skipped = rows_accepted = 0
+    rows_read = rows_skipped = rows_accepted = duplicates = 0
+    previous_row: pl.DataFrame | None = None
     for batch in csvr.iter_batches(scan, batch_rows):
         batch = csvr.add_missing(batch, list(ALIASES))
         rows_read += batch.height
@@ -128,6 +145,12 @@ def parse_medicaid(path: Path, year: int | None = None, *, batch_rows: int = csv
         tagged = tagged.with_columns(reason.alias("reason"))
         rejected_parts.append(tagged.filter(pl.col("reason").is_not_null()).select(*raw_columns, "reason"))
         good = tagged.filter(pl.col("reason").is_null()).rename({"__year": "year"})
+        identity = good.select(list(ALIASES))
+        repeats = _repeats_previous(identity, previous_row)
+        if good.height:
+            previous_row = identity.tail(1)
+        duplicates += int(repeats.sum())
+        good = good.filter(~repeats)
         if year is not None:
             in_year = good.filter(pl.col("year") == year)
             rows_skipped += good.height - in_year.height
@@ -178,6 +201,7 @@ def parse_medicaid(path: Path, year: int | None = None, *, batch_rows: int = csv
         rejected=rejected,
         rows_read=rows_read,
         rows_accepted=rows_accepted,
+        duplicates_collapsed=duplicates,
         rows_skipped=rows_skipped,
         years=years,
         details={"provider_years": frame.height},
