@@ -11,8 +11,8 @@ several times, so the maximum is a lower bound on the yearly unique count.
 A row repeated on the next accepted line, equal in every column read
 (billing and servicing NPI, HCPCS code, month, the three amounts), is a
 duplicate and collapses into one. Equal rows further apart are summed,
-because finding them would need a hash of every one of the 227 million rows;
-a duplicated export repeats lines next to each other.
+because finding them would need a hash of every one of the 227 million
+rows. A duplicated export repeats lines next to each other.
 """
 
 from __future__ import annotations
