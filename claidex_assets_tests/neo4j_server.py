@@ -252,11 +252,13 @@ def admin_import(
     command = [
         str(install.java), "-Xmx512m", *DEFAULT_JVM_OPTIONS, "-cp", install.classpath(), "org.neo4j.cli.AdminTool",
         "database", "import", "full", "neo4j", "--multiline-fields=true", "--max-off-heap-memory=256m",
+        f"--report-file={home / 'import.report'}",
         *[f"--nodes={path}" for path in node_files],
         *[f"--relationships={path}" for path in relationship_files],
     ]  # fmt: skip
     environment = dict(os.environ, NEO4J_HOME=str(home), NEO4J_CONF=str(conf_dir))
-    result = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300)
+    # cwd=home as well, so nothing the tool writes lands in the caller's working directory.
+    result = subprocess.run(command, capture_output=True, text=True, env=environment, timeout=300, cwd=home)
     if result.returncode != 0:
         raise RuntimeError(
             f"neo4j-admin database import failed (exit code {result.returncode}):\n"
