@@ -60,7 +60,6 @@ def test_file_reports_match_manifest(generated, loaded):
             assert report.duplicates_collapsed == duplicates, name
 
 
-@pytest.mark.xfail(reason="the Medicaid loader sums identical monthly rows instead of collapsing them", strict=False)
 def test_medicaid_duplicate_rows_collapsed(generated, loaded):
     _, manifest = generated
     report = next(r for r in loaded.source_reports if r.table == "payments_medicaid")
