@@ -3,6 +3,7 @@
 
 import hashlib
 import time
+import uuid
 
 import dagster as dg
 import polars as pl
@@ -74,7 +75,7 @@ def build_ownership_chain_features(partitions_def: dg.PartitionsDefinition) -> d
         bulk = prepare_bulk(ownership_graph_snapshot)
         bulk_bytes = bulk.to_bytes()
         bulk_digest = hashlib.sha256(bulk_bytes).hexdigest()
-        run_dir = storage.run_dir(context.run.run_id)
+        run_dir = storage.run_dir(_scratch_name(context))
         bulk_path = run_dir / "ownership_bulk.bin"
         providers_path = run_dir / "providers.parquet"
         bulk_path.write_bytes(bulk_bytes)
@@ -145,6 +146,14 @@ def build_ownership_chain_features(partitions_def: dg.PartitionsDefinition) -> d
         )
 
     return ownership_chain_features
+
+
+def _scratch_name(context: dg.AssetExecutionContext) -> str:
+    """Name the per-run scratch folder after the run, or uniquely when the asset is invoked directly."""
+    try:
+        return context.run.run_id
+    except dg.DagsterInvalidPropertyError:
+        return f"direct-{uuid.uuid4().hex}"
 
 
 def _row(key: str, count: int, seconds: float, computed: bool) -> dict:
