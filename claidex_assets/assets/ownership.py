@@ -152,7 +152,7 @@ def _scratch_name(context: dg.AssetExecutionContext) -> str:
     """Name the per-run scratch folder after the run, or uniquely when the asset is invoked directly."""
     try:
         return context.run.run_id
-    except dg.DagsterInvalidPropertyError:
+    except dg.DagsterError:  # direct invocation has no run
         return f"direct-{uuid.uuid4().hex}"
 
 
