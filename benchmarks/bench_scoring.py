@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -187,13 +188,16 @@ def run_child(directory: Path) -> None:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     started = time.perf_counter()
+    cpu_started = time.process_time()
     scores = score_providers(**inputs)
     elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
     stop.set()
     sampler.join()
     max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({
         "seconds": elapsed,
+        "cpu_seconds": cpu,
         "rows": scores.height,
         "inputs_rss": baseline,
         "sampled_peak_rss": peak[0],
@@ -234,13 +238,17 @@ def main() -> None:
             )
             result = json.loads(completed.stdout.strip().splitlines()[-1])
             results.append(result)
-            print(f"run {attempt + 1}: {result['seconds']:.2f} s, {result['rows']:,} scored, "
+            print(f"run {attempt + 1}: {result['seconds']:.2f} s wall, {result['cpu_seconds']:.2f} s CPU, "
+                  f"{result['rows']:,} scored, "
                   f"inputs RSS {result['inputs_rss'] / 2**30:.2f} GiB, "
                   f"peak RSS {max(result['sampled_peak_rss'], result['max_rss']) / 2**30:.2f} GiB")
 
     seconds = statistics.median(r["seconds"] for r in results)
+    cpu = statistics.median(r["cpu_seconds"] for r in results)
     peak = max(max(r["sampled_peak_rss"], r["max_rss"]) for r in results)
-    print(f"median wall time {seconds:.2f} s over {len(results)} runs; max peak RSS {peak / 2**30:.2f} GiB")
+    print(f"median wall time {seconds:.2f} s, median CPU time {cpu:.2f} s over {len(results)} runs; "
+          f"max peak RSS {peak / 2**30:.2f} GiB (inputs included)")
+    print(f"load average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
 
 
 if __name__ == "__main__":

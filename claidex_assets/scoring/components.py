@@ -44,6 +44,7 @@ from claidex_assets.scoring.schemas import (
     PEER_METRICS,
     PROGRAM_PAYMENT_COLUMNS,
     PROVIDERS,
+    check_frame,
     check_schema,
 )
 from claidex_assets.scoring.stats import logistic_score
@@ -80,7 +81,7 @@ def compute_component_scores(
     they contribute already travel in ``peer_metrics``, which lets a chunk of
     NPIs be scored from its own rows.
     """
-    peer_metrics = check_schema(peer_metrics, PEER_METRICS, "peer_metrics")
+    peer_metrics = check_frame(peer_metrics, PEER_METRICS, "peer_metrics")
     if payments is not None:
         check_schema(payments, PAYMENTS, "payments")
     if providers is not None:
@@ -158,7 +159,7 @@ def _window_aggregates(peer_metrics: pl.DataFrame, window_end: int) -> pl.DataFr
     has_growth = pl.col("z_growth").is_not_null()
     in_concentration_window = pl.col("year") > window_end - CONCENTRATION_YEARS
     recent = [f"_recent_{c}" for c in PROGRAM_PAYMENT_COLUMNS.values()]
-    terms = peer_metrics.select(
+    term_exprs = [
         weight.alias("_weight"),
         (weight * billing).alias("_weighted_billing"),
         pl.when(has_growth).then(weight).otherwise(0.0).alias("_growth_weight"),
@@ -168,17 +169,26 @@ def _window_aggregates(peer_metrics: pl.DataFrame, window_end: int) -> pl.DataFr
             pl.when(in_concentration_window).then(pl.col(c)).otherwise(0.0).alias(name)
             for c, name in zip(PROGRAM_PAYMENT_COLUMNS.values(), recent)
         ],
-    )
+    ]
 
-    sums = pl.select(pl.repeat(0.0, len(ends), dtype=pl.Float64).alias(c) for c in terms.columns)
+    # Gather the NPI's row at each offset from its last row (1.78M rows
+    # nationally, not 6.5M) and add its terms, zeroed where the NPI has
+    # fewer rows than the offset.
+    source = peer_metrics.select("year", "z1", "z2", "z3", "z_growth", *PROGRAM_PAYMENT_COLUMNS.values())
+    sums: pl.DataFrame | None = None
     for offset in range(WINDOW_YEARS - 1, -1, -1):
-        rows = terms[(ends - offset).clip(lower_bound=0)]
-        present = counts > offset
-        sums = sums.with_columns(
-            (pl.col(c) + pl.when(present).then(rows.get_column(c)).otherwise(0.0)).alias(c) for c in terms.columns
+        rows = source.select(pl.all().gather((ends - offset).clip(lower_bound=0)))
+        terms = rows.select(term_exprs).select(
+            pl.when(counts > offset).then(pl.all()).otherwise(0.0).name.keep()
         )
+        sums = terms if sums is None else sums.select(pl.col(c) + terms.get_column(c) for c in terms.columns)
 
-    latest = peer_metrics[ends].hstack(sums).with_columns(_year_lists(peer_metrics, starts).alias("data_window_years"))
+    latest_columns = ["npi", "m1_percentile", "taxonomy_10", "state", "peer_group_level", "peer_count"]
+    latest = (
+        peer_metrics.select(pl.col(latest_columns).gather(ends))
+        .hstack(sums)
+        .with_columns(_year_lists(peer_metrics, starts))
+    )
     billing_z = pl.col("_weighted_billing") / pl.col("_weight")
     trajectory_z = round_half_up(
         pl.when(pl.col("_growth_weight") > 0.0)
@@ -193,8 +203,11 @@ def _window_aggregates(peer_metrics: pl.DataFrame, window_end: int) -> pl.DataFr
         round_half_up(logistic_score(trajectory_z), 2).alias("payment_trajectory_score"),
         _concentration_score(recent).alias("program_concentration_score"),
         _top_program(recent).alias("top_program"),
-        pl.col("taxonomy_10").alias("peer_taxonomy"),
-        pl.when(pl.col("peer_group_level") == LEVEL_STATE).then(pl.col("state")).otherwise(None).alias("peer_state"),
+        pl.col("taxonomy_10").cast(pl.Utf8).alias("peer_taxonomy"),
+        pl.when(pl.col("peer_group_level") == LEVEL_STATE)
+        .then(pl.col("state").cast(pl.Utf8))
+        .otherwise(None)
+        .alias("peer_state"),
     ).with_columns(
         # With no eligible peer at all the group is empty: peer_count is 0 and
         # peer_taxonomy keeps the taxonomy that was searched.
@@ -251,11 +264,15 @@ def _add_ownership_and_exclusion(
         pl.col("chain_excluded_weight").fill_null(0.0),
         pl.col("owner_excluded").fill_null(False),
     )
-    scores = scores.join(features, on="npi", how="left", maintain_order="left").with_columns(
-        pl.col("chain_provider_count").fill_null(0),
-        pl.col("chain_excluded_count").fill_null(0),
-        pl.col("chain_excluded_weight").fill_null(0.0),
-        pl.col("owner_excluded").fill_null(False),
+    # Join on the key column alone and stack the result, so the wide frame is not copied.
+    matched = scores.select("npi").join(features, on="npi", how="left", maintain_order="left").drop("npi")
+    scores = scores.hstack(
+        matched.select(
+            pl.col("chain_provider_count").fill_null(0),
+            pl.col("chain_excluded_count").fill_null(0),
+            pl.col("chain_excluded_weight").fill_null(0.0),
+            pl.col("owner_excluded").fill_null(False),
+        )
     )
 
     active = exclusions.filter(pl.col("npi").is_not_null() & ~pl.col("reinstated").fill_null(False))

@@ -22,4 +22,6 @@ def score_providers(
     """Score every valid NPI with a payment row in the window; returns the calibrated frame sorted by npi."""
     peer_metrics = compute_peer_metrics(payments, providers)
     components = compute_component_scores(peer_metrics, None, None, exclusions, ownership_features)
+    # Release the provider-year frame (about 1 GB nationally) before calibration allocates.
+    del peer_metrics
     return calibrate_scores(components)

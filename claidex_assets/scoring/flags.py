@@ -61,7 +61,7 @@ def flag_lists(scores: pl.DataFrame) -> pl.Series:
     applies = scores.select(
         condition.fill_null(False).alias(f"_rule_{order}") for order, (condition, _) in enumerate(rules)
     )
-    indexed = scores.with_row_index("_row").hstack(applies)
+    indexed = scores.select("chain_excluded_count", "top_program").with_row_index("_row").hstack(applies)
     sentences = pl.concat(
         [
             indexed.filter(f"_rule_{order}").select(

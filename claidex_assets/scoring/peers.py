@@ -35,7 +35,7 @@ from claidex_assets.scoring.metrics import (
     aggregate_provider_years,
     resolve_taxonomy_and_state,
 )
-from claidex_assets.scoring.schemas import PAYMENTS, PEER_METRICS, PROVIDERS, check_schema
+from claidex_assets.scoring.schemas import LEVELS, PAYMENTS, PEER_METRICS, PROVIDERS, check_schema
 from claidex_assets.scoring.stats import median_and_mad, robust_z
 
 logger = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def compute_peer_metrics(payments: pl.DataFrame, providers: pl.DataFrame) -> pl.
     window_end = payments.get_column("year").max()
     if window_end is None:
         logger.warning("payments has no row with a year; returning empty peer metrics")
-        return pl.DataFrame(schema=PEER_METRICS)
+        return pl.DataFrame(schema=PEER_METRICS).with_columns(pl.col("taxonomy_10", "state").cast(pl.Enum([])))
     window_start = window_end - (WINDOW_YEARS - 1)
     window = payments.lazy().filter(pl.col("year").is_between(window_start, window_end))
 
@@ -77,26 +77,30 @@ def compute_peer_metrics(payments: pl.DataFrame, providers: pl.DataFrame) -> pl.
         (pl.col("claims") >= ELIGIBLE_MIN_CLAIMS).alias("eligible"),
     )
     years = _add_growth(years)
-    years = _add_group_ids(years, window_start)
+    provider_count = int(years.get_column("_latest").sum())
+    years = _add_group_ids(years.drop("npi_number"), window_start)
     years = _add_z_scores(years)
     years = _add_m1_percentile(years)
     logger.info(
         "peer metrics: %s provider-years of %s NPIs in %s..%s",
         years.height,
-        years.get_column("npi_number").n_unique(),
+        provider_count,
         window_start,
         window_end,
     )
-    return years.with_columns(pl.col("taxonomy_10", "state").cast(pl.Utf8)).select(list(PEER_METRICS))
+    return years.select(list(PEER_METRICS))
 
 
 def _add_growth(years: pl.DataFrame) -> pl.DataFrame:
-    """Add year-over-year payment growth on a frame sorted by (npi, year)."""
+    """Add year-over-year payment growth and ``_latest`` (each NPI's last year) on a frame sorted by (npi, year)."""
+    number = pl.col("npi_number")
     previous = pl.col("payments").shift(1)
-    same_provider = pl.col("npi_number") == pl.col("npi_number").shift(1)
-    consecutive = same_provider & (pl.col("year").shift(1) == pl.col("year") - 1)
+    consecutive = (number == number.shift(1)) & (pl.col("year").shift(1) == pl.col("year") - 1)
     growth = (pl.col("payments") - previous) / pl.max_horizontal(previous, pl.lit(1.0))
-    return years.with_columns(pl.when(consecutive).then(growth).otherwise(None).alias(GROWTH_VALUE))
+    return years.with_columns(
+        pl.when(consecutive).then(growth).otherwise(None).alias(GROWTH_VALUE),
+        (number != number.shift(-1)).fill_null(True).alias("_latest"),
+    )
 
 
 def _add_group_ids(years: pl.DataFrame, window_start: int) -> pl.DataFrame:
@@ -107,15 +111,71 @@ def _add_group_ids(years: pl.DataFrame, window_start: int) -> pl.DataFrame:
     by ``_state_group`` also sorts by ``_taxonomy_group``.
     """
     state_slots = len(years.schema["state"].categories)
+    group_slots = len(years.schema["taxonomy_10"].categories) * WINDOW_YEARS * state_slots
+    # Int32 keys halve the memory of two 6.5M-row columns; Int64 only for
+    # pathological numbers of distinct taxonomies and states.
+    key_type = pl.Int32 if group_slots < 2**31 else pl.Int64
     year_offset = (pl.col("year") - window_start).cast(pl.Int64)
     taxonomy_group = pl.col("taxonomy_10").to_physical().cast(pl.Int64) * WINDOW_YEARS + year_offset
-    return years.with_columns(taxonomy_group.alias("_taxonomy_group")).with_columns(
-        (pl.col("_taxonomy_group") * state_slots + pl.col("state").to_physical().cast(pl.Int64)).alias("_state_group")
+    state_group = taxonomy_group * state_slots + pl.col("state").to_physical().cast(pl.Int64)
+    return years.with_columns(
+        taxonomy_group.cast(key_type).alias("_taxonomy_group"), state_group.cast(key_type).alias("_state_group")
     )
 
 
-def _group_statistics(years: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Member counts, medians and MADs of every peer value, per state group and per taxonomy group."""
+def _positions(keys: pl.Series, table: pl.DataFrame, key: str, slots: int) -> tuple[pl.Series, pl.DataFrame]:
+    """Lay ``table`` out so that ``laid_out[positions[i]]`` is the row for ``keys[i]``; nulls where absent.
+
+    With few slots (the usual case) the table gets one row per possible key
+    in 0..slots-1 and a key is its own position, so per-row values come from
+    a cheap gather instead of a hash join over millions of keys. With more
+    slots than keys the table is joined to the keys directly.
+    """
+    if slots <= max(keys.len(), 1):
+        dense = pl.int_range(0, slots, dtype=keys.dtype, eager=True).alias(key).to_frame()
+        return keys, dense.join(table, on=key, how="left", maintain_order="left")
+    joined = keys.alias(key).to_frame().join(table, on=key, how="left", maintain_order="left")
+    return pl.int_range(0, keys.len(), dtype=pl.Int64, eager=True), joined
+
+
+def _lookup(table: pl.DataFrame, key: str, keys: pl.Series, slots: int) -> pl.DataFrame:
+    """Return the row of ``table`` (unique ``key`` in 0..slots-1) for each entry of ``keys``; nulls where absent."""
+    positions, laid_out = _positions(keys, table, key, slots)
+    return laid_out.drop(key).select(pl.all().gather(positions))
+
+
+def _group_statistics(members: pl.DataFrame, key: str, slots: int) -> pl.DataFrame:
+    """Member counts, medians and MADs of every peer value per group of ``key``.
+
+    ``members`` is sorted by ``key``, so each group is a contiguous slice.
+    The medians come first; each member's absolute deviation from its
+    group's median then feeds a second median pass, which is the MAD.
+    """
+    values = (*BILLING_VALUES, GROWTH_VALUE)
+    medians = (
+        members.lazy()
+        .group_by(key)
+        .agg(
+            pl.col("x1").count().cast(pl.Int32).alias("billing_count"),
+            pl.col(GROWTH_VALUE).count().cast(pl.Int32).alias("growth_count"),
+            *[pl.col(c).median().alias(f"{c}_median") for c in values],
+        )
+        .collect()
+    )
+    centers = _lookup(medians.select(key, *[f"{c}_median" for c in values]), key, members.get_column(key), slots)
+    deviations = members.select(
+        pl.col(key).set_sorted(), *[(pl.col(c) - centers.get_column(f"{c}_median")).abs() for c in values]
+    )
+    mads = deviations.lazy().group_by(key).agg(pl.col(values).median().name.suffix("_mad")).collect()
+    return medians.join(mads, on=key, how="left")
+
+
+def _resolve_groups(years: pl.DataFrame, state_slots: int, group_slots: int) -> pl.DataFrame:
+    """Choose the level and statistics of each state group, one row per ``_state_group``.
+
+    The level depends only on the member counts of the state group and of
+    its taxonomy group, so it is decided once per group, not per row.
+    """
     # Members are the eligible provider-years. Median and count skip the null
     # growth of a provider-year without a previous year, so the same pass
     # serves the growth members. One sort by the state key makes both levels'
@@ -125,33 +185,27 @@ def _group_statistics(years: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         .filter("eligible")
         .select("_state_group", "_taxonomy_group", *BILLING_VALUES, GROWTH_VALUE)
         .sort("_state_group")
-        .with_columns(pl.col("_state_group").set_sorted(), pl.col("_taxonomy_group").set_sorted())
         .collect()
     )
-    aggregations = [
-        pl.col("x1").count().cast(pl.Int32).alias("billing_count"),
-        pl.col(GROWTH_VALUE).count().cast(pl.Int32).alias("growth_count"),
-    ]
-    for column in (*BILLING_VALUES, GROWTH_VALUE):
-        aggregations.extend(median_and_mad(column))
-    state_stats, taxonomy_stats = pl.collect_all(
-        [members.lazy().group_by(key).agg(aggregations) for key in ("_state_group", "_taxonomy_group")]
+    state_stats = _group_statistics(members.drop("_taxonomy_group"), "_state_group", group_slots)
+    taxonomy_stats = _group_statistics(
+        members.drop("_state_group"), "_taxonomy_group", group_slots // state_slots
     )
-    return state_stats, taxonomy_stats
 
-
-def _resolve_groups(years: pl.DataFrame) -> pl.DataFrame:
-    """Choose the level and statistics of every state group present, one row per ``_state_group``.
-
-    The level depends only on the member counts of the state group and of
-    its taxonomy group, so it is decided once per group, not per row.
-    """
-    state_stats, taxonomy_stats = _group_statistics(years)
-    groups = years.select("_state_group", "_taxonomy_group").unique()
-    groups = groups.join(state_stats.select(pl.all().name.prefix("_s_")), left_on="_state_group",
-                         right_on="_s__state_group", how="left")
-    groups = groups.join(taxonomy_stats.select(pl.all().name.prefix("_t_")), left_on="_taxonomy_group",
-                         right_on="_t__taxonomy_group", how="left")
+    if group_slots <= years.height:
+        key_type = years.schema["_state_group"]
+        groups = pl.int_range(0, group_slots, dtype=key_type, eager=True).alias("_state_group").to_frame()
+    else:
+        groups = years.select(pl.col("_state_group").unique())
+    groups = groups.with_columns((pl.col("_state_group") // state_slots).alias("_taxonomy_group"))
+    groups = groups.join(
+        state_stats.select(pl.all().name.prefix("_s_")), left_on="_state_group", right_on="_s__state_group", how="left"
+    ).join(
+        taxonomy_stats.select(pl.all().name.prefix("_t_")),
+        left_on="_taxonomy_group",
+        right_on="_t__taxonomy_group",
+        how="left",
+    )
 
     groups = groups.with_columns(
         _level("billing_count").alias("peer_group_level"),
@@ -173,19 +227,20 @@ def _resolve_groups(years: pl.DataFrame) -> pl.DataFrame:
 
 def _add_z_scores(years: pl.DataFrame) -> pl.DataFrame:
     """Add each provider-year's peer levels and counts, z1..z3 and z_growth."""
-    groups = _resolve_groups(years)
-    # Join on the key column alone and stack the result, so the wide frame
-    # is not copied by the join.
-    per_row = years.select("_state_group").join(groups, on="_state_group", how="left", maintain_order="left")
-    years = years.hstack(per_row.drop("_state_group"))
+    state_slots = len(years.schema["state"].categories)
+    group_slots = len(years.schema["taxonomy_10"].categories) * WINDOW_YEARS * state_slots
+    groups = _resolve_groups(years, state_slots, group_slots)
+    positions, groups = _positions(years.get_column("_state_group"), groups, "_state_group", group_slots)
 
-    z_scores = []
-    for index, column in enumerate(BILLING_VALUES, start=1):
-        z_scores.append(robust_z(pl.col(column), pl.col(f"_{column}_median"), pl.col(f"_{column}_mad")).alias(f"z{index}"))
-    growth_z = robust_z(pl.col(GROWTH_VALUE), pl.col(f"_{GROWTH_VALUE}_median"), pl.col(f"_{GROWTH_VALUE}_mad"))
-    z_scores.append(growth_z.alias("z_growth"))
-    years = years.with_columns(z_scores)
-    return years.drop(pl.selectors.matches(r"^_(x\d|growth)_(median|mad)$"))
+    # One value at a time, so only a median and a MAD column per row exist
+    # at once besides the frame itself.
+    per_row = ["peer_group_level", "growth_group_level", "peer_count", "growth_peer_count"]
+    years = years.with_columns(groups.get_column(c).gather(positions).alias(c) for c in per_row)
+    for name, column in [("z1", "x1"), ("z2", "x2"), ("z3", "x3"), ("z_growth", GROWTH_VALUE)]:
+        median = groups.get_column(f"_{column}_median").gather(positions)
+        mad = groups.get_column(f"_{column}_mad").gather(positions)
+        years = years.with_columns(robust_z(pl.col(column), pl.lit(median), pl.lit(mad)).alias(name))
+    return years
 
 
 def _level(count: str) -> pl.Expr:
@@ -197,6 +252,7 @@ def _level(count: str) -> pl.Expr:
         .when(taxonomy_count > 0)
         .then(pl.lit(LEVEL_TAXONOMY))
         .otherwise(pl.lit(LEVEL_NONE))
+        .cast(LEVELS)
     )
 
 
@@ -219,15 +275,15 @@ def _add_m1_percentile(years: pl.DataFrame) -> pl.DataFrame:
     members, which is SQL PERCENT_RANK; a non-member is compared with all n.
     A member of a group of one gets 0. Level 'none' and older years get null.
     """
-    latest = (pl.col("npi_number") != pl.col("npi_number").shift(-1)).fill_null(True)
+    latest = pl.col("_latest")
     indexed = years.lazy().select(
-        "_state_group", "_taxonomy_group", "peer_group_level", "eligible", "m1", "npi_number"
+        "_state_group", "_taxonomy_group", "peer_group_level", "eligible", "m1", "_latest"
     ).with_row_index("_row")
     # One id space for both levels: even ids are state groups, odd ids taxonomy groups.
     group = (
         pl.when(pl.col("peer_group_level") == LEVEL_STATE)
-        .then(pl.col("_state_group") * 2)
-        .otherwise(pl.col("_taxonomy_group") * 2 + 1)
+        .then(pl.col("_state_group").cast(pl.Int64) * 2)
+        .otherwise(pl.col("_taxonomy_group").cast(pl.Int64) * 2 + 1)
     )
     queries = indexed.filter(latest & (pl.col("peer_group_level") != LEVEL_NONE)).select(
         group.alias("_group"), "m1", pl.lit(0, pl.UInt32).alias("_member"), "_row"
@@ -236,8 +292,8 @@ def _add_m1_percentile(years: pl.DataFrame) -> pl.DataFrame:
     eligible = indexed.filter("eligible")
     members = pl.concat(
         [
-            eligible.select((pl.col("_state_group") * 2).alias("_group"), "m1"),
-            eligible.select((pl.col("_taxonomy_group") * 2 + 1).alias("_group"), "m1"),
+            eligible.select((pl.col("_state_group").cast(pl.Int64) * 2).alias("_group"), "m1"),
+            eligible.select((pl.col("_taxonomy_group").cast(pl.Int64) * 2 + 1).alias("_group"), "m1"),
         ]
     ).join(queried, on="_group", how="semi")
     members = members.with_columns(pl.lit(1, pl.UInt32).alias("_member"), pl.lit(None, pl.UInt32).alias("_row"))

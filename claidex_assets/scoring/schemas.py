@@ -23,6 +23,10 @@ PROGRAM_PAYMENT_COLUMNS = {
 # Taxonomy or state value used when nothing is known.
 UNKNOWN = "Unknown"
 
+# Peer group levels: the (taxonomy_10, state, year) group, the
+# (taxonomy_10, year) fallback, or no eligible peer at all.
+LEVELS = pl.Enum(["state", "taxonomy", "none"])
+
 PAYMENTS = {
     "npi": pl.Utf8,
     "year": pl.Int32,
@@ -54,16 +58,17 @@ PEER_METRICS = {
     "x1": pl.Float64,
     "x2": pl.Float64,
     "x3": pl.Float64,
-    "taxonomy_10": pl.Utf8,
-    "state": pl.Utf8,
+    # Categorical, or an Enum of the run's values as compute_peer_metrics returns.
+    "taxonomy_10": pl.Categorical(),
+    "state": pl.Categorical(),
     "eligible": pl.Boolean,
-    "peer_group_level": pl.Utf8,
+    "peer_group_level": LEVELS,
     "peer_count": pl.Int32,
     "z1": pl.Float64,
     "z2": pl.Float64,
     "z3": pl.Float64,
     "growth": pl.Float64,
-    "growth_group_level": pl.Utf8,
+    "growth_group_level": LEVELS,
     "growth_peer_count": pl.Int32,
     "z_growth": pl.Float64,
     "m1_percentile": pl.Float64,
@@ -95,6 +100,16 @@ CALIBRATED_SCORES = {
     "components": pl.Utf8,
 }
 
+def check_frame(frame: pl.DataFrame, schema: dict[str, pl.DataType], name: str) -> pl.DataFrame:
+    """Check ``frame`` like :func:`check_schema`, accepting Utf8, Categorical or Enum where Categorical is declared."""
+    accepted = dict(schema)
+    for column, dtype in schema.items():
+        actual = frame.schema.get(column)
+        if dtype == pl.Categorical and isinstance(actual, (pl.String, pl.Categorical, pl.Enum)):
+            accepted[column] = actual
+    return check_schema(frame, accepted, name)
+
+
 __all__ = [
     "CALIBRATED_SCORES",
     "COMPONENT_SCORES",
@@ -105,6 +120,8 @@ __all__ = [
     "PROGRAMS",
     "PROGRAM_PAYMENT_COLUMNS",
     "PROVIDERS",
+    "LEVELS",
     "UNKNOWN",
+    "check_frame",
     "check_schema",
 ]

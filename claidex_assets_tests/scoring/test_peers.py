@@ -4,7 +4,7 @@ import polars as pl
 import pytest
 
 from claidex_assets.scoring import compute_peer_metrics
-from claidex_assets.scoring.schemas import PEER_METRICS
+from claidex_assets.scoring.schemas import PEER_METRICS, check_frame
 
 from .conftest import STATE, TAXONOMY, npi, payments_frame, providers_frame
 
@@ -270,7 +270,8 @@ def test_wrong_type_named_in_error():
 def test_empty_payments_give_empty_metrics():
     metrics = _metrics([])
     assert metrics.height == 0
-    assert metrics.schema == pl.Schema(PEER_METRICS)
+    assert metrics.columns == list(PEER_METRICS)
+    assert check_frame(metrics, PEER_METRICS, "peer_metrics").height == 0
 
 
 def test_output_sorted_by_npi_and_year():
