@@ -3,9 +3,9 @@
 The generator builds, with vectorised numpy, about 1.78M providers and about
 11M provider-year-program payment rows over five years and three programs,
 with lognormal amounts and a few hundred taxonomy/state groups. The inputs are
-written once to Parquet; every repeat then runs in a fresh child process that
-reads them and times ``score_providers`` alone, so the figures cover the
-scoring core and not the generator.
+written once to Parquet. Every repeat runs in a fresh child process that
+reads them and times ``score_providers`` alone, so the figures leave out the
+generator. Peak RSS includes the loaded inputs (about 1.2 GiB).
 
 Run from the repository root:
 

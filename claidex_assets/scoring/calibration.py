@@ -7,7 +7,7 @@ is global, so this stage runs once over the whole population.
 
 Labels: >= 80 High, >= 60 Elevated, >= 30 Moderate, else Low.
 
-The output never holds NaN or infinity: every division upstream has a
+The output never contains NaN or infinity. Every division upstream has a
 defined result for empty and single-member groups, and this stage raises
 ValueError naming the column if a non-finite value still reaches it.
 """
@@ -73,6 +73,6 @@ def _check_finite(scores: pl.DataFrame) -> None:
         bad = scores.filter(~pl.col(column).is_finite())
         if bad.height:
             raise ValueError(
-                f"component_scores: column {column!r} holds {bad.height} NaN or infinite values, "
+                f"component_scores: column {column!r} contains {bad.height} NaN or infinite values, "
                 f"for example npi {bad['npi'][0]!r}; check the inputs of that provider"
             )

@@ -218,7 +218,7 @@ def _window_aggregates(peer_metrics: pl.DataFrame, window_end: int) -> pl.DataFr
 
 
 def _year_lists(peer_metrics: pl.DataFrame, starts: pl.Series) -> pl.Series:
-    """Return each NPI's years as one List[Int32] row, built from row offsets without copying years."""
+    """Return each NPI's years as one List[Int32] row, built from the row offsets of the NPIs."""
     offsets = pl.concat([starts, pl.Series([peer_metrics.height], dtype=pl.Int64)]).cast(pl.Int32)
     lists = pa.ListArray.from_arrays(offsets.to_arrow(), peer_metrics.get_column("year").to_arrow())
     return pl.Series("data_window_years", lists, dtype=pl.List(pl.Int32))

@@ -165,7 +165,7 @@ def resolve_taxonomy_and_state(
 ) -> pl.DataFrame:
     """Add ``taxonomy_10`` and ``state`` to each provider-year, as Enum columns of the values present.
 
-    Each field comes from the providers row when it holds a value there; else
+    Each field comes from the providers row when it has a value there; else
     from the most frequent value among the provider's payment rows that year
     (ties: the alphabetically first); else 'Unknown'. 'Unknown', blank and
     null all count as no value. taxonomy_10 is the first 10 characters.

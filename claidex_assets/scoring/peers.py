@@ -298,9 +298,9 @@ def _add_m1_percentile(years: pl.DataFrame) -> pl.DataFrame:
     ).join(queried, on="_group", how="semi")
     members = members.with_columns(pl.lit(1, pl.UInt32).alias("_member"), pl.lit(None, pl.UInt32).alias("_row"))
 
-    # A stable sort by m1 with the queries concatenated first puts each query
-    # before the members with an equal m1, so the running member count within
-    # the group at a query row is the number of members with a strictly lower m1.
+    # The queries come first and the sort by m1 is stable, so each query sorts
+    # before the members with an equal m1. The running member count within
+    # its group at a query row is then the number of members with a lower m1.
     lower = (
         pl.concat([queries, members])
         .sort("m1", maintain_order=True)

@@ -3,7 +3,7 @@ import json
 import polars as pl
 import pytest
 
-from claidex_assets.scoring import calibrate_scores
+from claidex_assets.scoring import calibrate_scores, score_providers
 from claidex_assets.scoring.calibration import risk_label_expr
 from claidex_assets.scoring.flags import (
     BILLING_PERCENTILE_FLAG,
@@ -14,7 +14,7 @@ from claidex_assets.scoring.flags import (
 )
 from claidex_assets.scoring.schemas import CALIBRATED_SCORES
 
-from .conftest import component_frame
+from .conftest import component_frame, npi, payments_frame, providers_frame
 
 
 def _calibrated(rows: list[dict]) -> pl.DataFrame:
@@ -135,3 +135,12 @@ def test_calibrated_schema_and_empty_input():
     scores = _calibrated([])
     assert scores.height == 0
     assert scores.schema == pl.Schema(CALIBRATED_SCORES)
+
+
+def test_score_providers_empty_and_single(no_exclusions, no_ownership):
+    empty = score_providers(payments_frame([]), providers_frame(), no_exclusions, no_ownership)
+    assert empty.height == 0
+    single = score_providers(payments_frame([{"npi": npi(1)}]), providers_frame(), no_exclusions, no_ownership)
+    assert single["risk_score"].to_list() == [0.0]
+    assert single["risk_label"].to_list() == ["Low"]
+    assert single.schema == pl.Schema(CALIBRATED_SCORES)

@@ -4,6 +4,7 @@ import polars as pl
 import pytest
 
 from claidex_assets.scoring import compute_peer_metrics
+from claidex_assets.scoring.peers import _positions
 from claidex_assets.scoring.schemas import PEER_METRICS, check_frame
 
 from .conftest import STATE, TAXONOMY, npi, payments_frame, providers_frame
@@ -279,3 +280,22 @@ def test_output_sorted_by_npi_and_year():
     metrics = _metrics(rows)
     assert metrics.select("npi", "year").rows() == sorted(metrics.select("npi", "year").rows())
     assert (TAXONOMY, STATE) == (metrics["taxonomy_10"][0], metrics["state"][0])
+
+
+def test_group_table_dense_and_joined_layouts_agree():
+    # Keys 0..5 with a table holding keys 1 and 4: the dense layout (6 slots)
+    # and the joined layout (slots beyond the key count) give the same rows.
+    keys = pl.Series("_state_group", [4, 1, 5, 4, 0], dtype=pl.Int32)
+    table = pl.DataFrame({"_state_group": [1, 4], "value": [10.0, 40.0]}, schema={
+        "_state_group": pl.Int32, "value": pl.Float64
+    })
+    for slots in (6, 1_000_000):
+        positions, laid_out = _positions(keys, table, "_state_group", slots)
+        values = laid_out.get_column("value").gather(positions).to_list()
+        assert values == [40.0, 10.0, None, 40.0, None], slots
+
+
+def test_only_invalid_npis_give_empty_metrics():
+    metrics = _metrics([{"npi": "1234567890"}, {"npi": "not-an-npi"}])
+    assert metrics.height == 0
+    assert metrics.columns == list(PEER_METRICS)
