@@ -241,7 +241,8 @@ def main() -> None:
             print(f"run {attempt + 1}: {result['seconds']:.2f} s wall, {result['cpu_seconds']:.2f} s CPU, "
                   f"{result['rows']:,} scored, "
                   f"inputs RSS {result['inputs_rss'] / 2**30:.2f} GiB, "
-                  f"peak RSS {max(result['sampled_peak_rss'], result['max_rss']) / 2**30:.2f} GiB")
+                  f"peak RSS while scoring {result['sampled_peak_rss'] / 2**30:.2f} GiB, "
+                  f"process max RSS {result['max_rss'] / 2**30:.2f} GiB")
 
     seconds = statistics.median(r["seconds"] for r in results)
     cpu = statistics.median(r["cpu_seconds"] for r in results)

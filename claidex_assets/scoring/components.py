@@ -106,10 +106,13 @@ def compute_component_scores(
 
 def _sorted_by_provider_year(peer_metrics: pl.DataFrame) -> pl.DataFrame:
     """Return the rows sorted by (npi, year); raise on a repeated (npi, year)."""
-    npi, year = pl.col("npi"), pl.col("year")
-    ascending = (npi > npi.shift(1)) | ((npi == npi.shift(1)) & (year > year.shift(1)))
-    if peer_metrics.select(ascending.fill_null(True).all()).item():
-        return peer_metrics
+    # Checking the order costs one pass over integer columns, not a sort.
+    if peer_metrics.get_column("npi").is_sorted():
+        provider = pl.col("npi").rle_id()
+        year = pl.col("year")
+        ascending = (provider != provider.shift(1)) | (year > year.shift(1))
+        if peer_metrics.select(ascending.fill_null(True).all()).item():
+            return peer_metrics
     duplicated = peer_metrics.filter(pl.struct("npi", "year").is_duplicated())
     if duplicated.height:
         raise ValueError(
@@ -173,15 +176,21 @@ def _window_aggregates(peer_metrics: pl.DataFrame, window_end: int) -> pl.DataFr
 
     # Gather the NPI's row at each offset from its last row (1.78M rows
     # nationally, not 6.5M) and add its terms, zeroed where the NPI has
-    # fewer rows than the offset.
+    # fewer rows than the offset. One term at a time keeps few columns alive.
     source = peer_metrics.select("year", "z1", "z2", "z3", "z_growth", *PROGRAM_PAYMENT_COLUMNS.values())
-    sums: pl.DataFrame | None = None
-    for offset in range(WINDOW_YEARS - 1, -1, -1):
-        rows = source.select(pl.all().gather((ends - offset).clip(lower_bound=0)))
-        terms = rows.select(term_exprs).select(
-            pl.when(counts > offset).then(pl.all()).otherwise(0.0).name.keep()
-        )
-        sums = terms if sums is None else sums.select(pl.col(c) + terms.get_column(c) for c in terms.columns)
+    offsets = list(range(WINDOW_YEARS - 1, -1, -1))
+    rows_at = {offset: (ends - offset).clip(lower_bound=0) for offset in offsets}
+    columns = []
+    for term in term_exprs:
+        name = term.meta.output_name()
+        needed = term.meta.root_names()
+        total = None
+        for offset in offsets:
+            rows = source.select(pl.col(needed).gather(rows_at[offset]))
+            value = rows.select(pl.when(counts > offset).then(term).otherwise(0.0)).to_series()
+            total = value if total is None else total + value
+        columns.append(total.alias(name))
+    sums = pl.DataFrame(columns)
 
     latest_columns = ["npi", "m1_percentile", "taxonomy_10", "state", "peer_group_level", "peer_count"]
     latest = (
