@@ -165,10 +165,11 @@ def resolve_taxonomy_and_state(
 ) -> pl.DataFrame:
     """Add ``taxonomy_10`` and ``state`` to each provider-year, as Enum columns of the values present.
 
-    Each field comes from the providers row when it has a value there; else
-    from the most frequent value among the provider's payment rows that year
-    (ties: the alphabetically first); else 'Unknown'. 'Unknown', blank and
-    null all count as no value. taxonomy_10 is the first 10 characters.
+    Each field comes from the providers row when it has a value there. Else
+    it is the most frequent value among the provider's payment rows that
+    year, with ties going to the alphabetically first. Else it is 'Unknown'.
+    'Unknown', blank and null all count as no value. taxonomy_10 is the
+    first 10 characters of the taxonomy.
     """
     profile = providers.select(
         npi_number("npi").alias("npi_number"),

@@ -101,13 +101,23 @@ CALIBRATED_SCORES = {
 }
 
 def check_frame(frame: pl.DataFrame, schema: dict[str, pl.DataType], name: str) -> pl.DataFrame:
-    """Check ``frame`` like :func:`check_schema`, accepting Utf8, Categorical or Enum where Categorical is declared."""
+    """Check ``frame`` like :func:`check_schema`, accepting any text type for Categorical and Enum columns.
+
+    A declared Categorical column keeps its Utf8, Categorical or Enum type. A
+    declared Enum column given as text is cast to the Enum, which raises on a
+    value outside its categories.
+    """
     accepted = dict(schema)
+    casts = []
     for column, dtype in schema.items():
         actual = frame.schema.get(column)
-        if dtype == pl.Categorical and isinstance(actual, (pl.String, pl.Categorical, pl.Enum)):
+        if not isinstance(actual, (pl.String, pl.Categorical, pl.Enum)):
+            continue
+        if dtype == pl.Categorical:
             accepted[column] = actual
-    return check_schema(frame, accepted, name)
+        elif isinstance(dtype, pl.Enum) and actual != dtype:
+            casts.append(pl.col(column).cast(pl.Utf8).cast(dtype))
+    return check_schema(frame.with_columns(casts), accepted, name)
 
 
 __all__ = [

@@ -213,3 +213,19 @@ def test_empty_peer_metrics_give_empty_scores():
     scores = _scores([])
     assert scores.height == 0
     assert scores.schema == pl.Schema(COMPONENT_SCORES)
+
+
+def test_peer_metrics_accepted_as_text():
+    # Peer metrics read back from a store that has no Enum type arrive as text.
+    rows = [{"npi": npi(1), "peer_group_level": "taxonomy", "peer_count": 7}]
+    text = peer_metrics_frame(rows).with_columns(
+        pl.col("taxonomy_10", "state", "peer_group_level", "growth_group_level").cast(pl.Utf8)
+    )
+    row = _only(compute_component_scores(text, None, None, exclusions_frame(), ownership_frame()))
+    assert (row["peer_state"], row["peer_count"]) == (None, 7)
+
+
+def test_unknown_peer_level_raises():
+    text = peer_metrics_frame([{"npi": npi(1)}]).with_columns(pl.lit("county").alias("peer_group_level"))
+    with pytest.raises(pl.exceptions.InvalidOperationError):
+        compute_component_scores(text, None, None, exclusions_frame(), ownership_frame())
