@@ -173,8 +173,9 @@ def calibration_findings(row: tuple, distinct_raw: int, largest_tie: int, top_ti
     """Compare the calibration query's result with what PERCENT_RANK implies; return problems and metadata.
 
     ``top_tie`` rows share the largest r_raw, so the maximum score is
-    100 * (n - top_tie) / (n - 1): 100 when the largest r_raw is unique. Without ties the share of rows scoring at or above t is within 1/n of
-    1 - t/100; a tie group straddling t lowers it by at most its size / n, and
+    100 * (n - top_tie) / (n - 1): 100 when the largest r_raw is unique.
+    Without ties the share of rows scoring at or above t is within 1/n of
+    1 - t/100. A tie group straddling t lowers it by at most its size / n, and
     rounding scores to 2 decimals raises it by at most 0.00005 + 1/n. So the
     accepted gap is (largest tie group + 1) / n + 0.001.
     """

@@ -63,10 +63,10 @@ class SourceFingerprints:
 
 @dataclass(frozen=True)
 class SensorCursor:
-    """What the sensor stores between evaluations: the last fingerprints and a change counter.
+    """Sensor cursor: the last fingerprints and a change counter.
 
-    ``generation`` counts evaluations that requested runs; it is part of each
-    run key, so data that changes back to an earlier state still gets a run.
+    ``generation`` counts the evaluations that requested runs. It is part of
+    each run key, so data that changes back to an earlier state still gets a run.
     """
 
     fingerprints: SourceFingerprints
@@ -224,10 +224,10 @@ def plan_runs(previous: SensorCursor, current: SourceFingerprints) -> RunPlan:
     keys = current.partition_keys
 
     if before.partition_keys != keys or before.graph != current.graph:
-        what = "ownership_graph" if before.graph != current.graph else "partition layout"
+        cause = "ownership_graph" if before.graph != current.graph else "partition layout"
         run_key = f"claidex-all-{generation}-{_digest([current.graph, current.provider_ranges, current.tables])}"
-        reason = f"{what} changed: recompute all {len(keys)} ownership partitions"
-        return RunPlan([PlannedRun(ALL_PARTITIONS, tuple(keys), run_key, reason)], [what])
+        reason = f"{cause} changed: recompute all {len(keys)} ownership partitions"
+        return RunPlan([PlannedRun(ALL_PARTITIONS, tuple(keys), run_key, reason)], [cause])
 
     changed_ranges = [
         key for key in keys if before.provider_ranges.get(key, EMPTY) != current.provider_ranges.get(key, EMPTY)

@@ -1,7 +1,7 @@
 """Source-change sensor: polls fingerprints of the source tables and the graph and requests runs.
 
-The fingerprint queries and the decision which runs a change needs live in
-``claidex_assets.fingerprints``; this module turns that plan into Dagster run
+The fingerprint queries and the choice of runs for a change live in
+``claidex_assets.fingerprints``. This module turns that plan into Dagster run
 requests and keeps the fingerprints in the sensor cursor.
 """
 
