@@ -138,36 +138,33 @@ def _positions(keys: pl.Series, table: pl.DataFrame, key: str, slots: int) -> tu
     return pl.int_range(0, keys.len(), dtype=pl.Int64, eager=True), joined
 
 
-def _lookup(table: pl.DataFrame, key: str, keys: pl.Series, slots: int) -> pl.DataFrame:
-    """Return the row of ``table`` (unique ``key`` in 0..slots-1) for each entry of ``keys``; nulls where absent."""
-    positions, laid_out = _positions(keys, table, key, slots)
-    return laid_out.drop(key).select(pl.all().gather(positions))
-
-
-def _group_statistics(members: pl.DataFrame, key: str, slots: int) -> pl.DataFrame:
+def _group_statistics(years: pl.DataFrame, members: pl.Series, key: str, slots: int) -> pl.DataFrame:
     """Member counts, medians and MADs of every peer value per group of ``key``.
 
-    ``members`` is sorted by ``key``, so each group is a contiguous slice.
-    The medians come first; each member's absolute deviation from its
-    group's median then feeds a second median pass, which is the MAD.
+    ``members`` holds the row numbers of the eligible provider-years, ordered
+    so that ``key`` is ascending: each group is then a contiguous slice, which
+    the median aggregation reads much faster. The values are taken one at a
+    time, so only one member column of about 5M rows exists at once. Median
+    and count skip a null growth (no previous year), so the growth members
+    are the eligible provider-years with a growth value.
     """
-    values = (*BILLING_VALUES, GROWTH_VALUE)
-    medians = (
-        members.lazy()
-        .group_by(key)
-        .agg(
-            pl.col("x1").count().cast(pl.Int32).alias("billing_count"),
-            pl.col(GROWTH_VALUE).count().cast(pl.Int32).alias("growth_count"),
-            *[pl.col(c).median().alias(f"{c}_median") for c in values],
-        )
-        .collect()
+    keys = years.get_column(key).gather(members).set_sorted()
+    statistics = None
+    for column in (*BILLING_VALUES, GROWTH_VALUE):
+        values = pl.DataFrame([keys, years.get_column(column).gather(members)])
+        medians = values.lazy().group_by(key).agg(
+            pl.col(column).count().cast(pl.Int32).alias(f"{column}_count"),
+            pl.col(column).median().alias(f"{column}_median"),
+        ).collect()
+        positions, laid_out = _positions(keys, medians, key, slots)
+        center = laid_out.get_column(f"{column}_median").gather(positions)
+        deviations = values.select(pl.col(key).set_sorted(), (pl.col(column) - center).abs())
+        mads = deviations.lazy().group_by(key).agg(pl.col(column).median().alias(f"{column}_mad")).collect()
+        medians = medians.join(mads, on=key, how="left")
+        statistics = medians if statistics is None else statistics.join(medians, on=key, how="full", coalesce=True)
+    return statistics.rename({"x1_count": "billing_count", f"{GROWTH_VALUE}_count": "growth_count"}).drop(
+        pl.selectors.matches(r"^x[23]_count$")
     )
-    centers = _lookup(medians.select(key, *[f"{c}_median" for c in values]), key, members.get_column(key), slots)
-    deviations = members.select(
-        pl.col(key).set_sorted(), *[(pl.col(c) - centers.get_column(f"{c}_median")).abs() for c in values]
-    )
-    mads = deviations.lazy().group_by(key).agg(pl.col(values).median().name.suffix("_mad")).collect()
-    return medians.join(mads, on=key, how="left")
 
 
 def _resolve_groups(years: pl.DataFrame, state_slots: int, group_slots: int) -> pl.DataFrame:
@@ -176,21 +173,12 @@ def _resolve_groups(years: pl.DataFrame, state_slots: int, group_slots: int) -> 
     The level depends only on the member counts of the state group and of
     its taxonomy group, so it is decided once per group, not per row.
     """
-    # Members are the eligible provider-years. Median and count skip the null
-    # growth of a provider-year without a previous year, so the same pass
-    # serves the growth members. One sort by the state key makes both levels'
-    # groups contiguous slices, which the median aggregation reads much faster.
-    members = (
-        years.lazy()
-        .filter("eligible")
-        .select("_state_group", "_taxonomy_group", *BILLING_VALUES, GROWTH_VALUE)
-        .sort("_state_group")
-        .collect()
-    )
-    state_stats = _group_statistics(members.drop("_taxonomy_group"), "_state_group", group_slots)
-    taxonomy_stats = _group_statistics(
-        members.drop("_state_group"), "_taxonomy_group", group_slots // state_slots
-    )
+    # One order of the eligible rows by the state key serves both levels,
+    # because sorting by _state_group also sorts by _taxonomy_group.
+    eligible = years.select(pl.arg_where("eligible")).to_series()
+    members = eligible.gather(years.get_column("_state_group").gather(eligible).arg_sort())
+    state_stats = _group_statistics(years, members, "_state_group", group_slots)
+    taxonomy_stats = _group_statistics(years, members, "_taxonomy_group", group_slots // state_slots)
 
     if group_slots <= years.height:
         key_type = years.schema["_state_group"]
@@ -275,43 +263,35 @@ def _add_m1_percentile(years: pl.DataFrame) -> pl.DataFrame:
     members, which is SQL PERCENT_RANK; a non-member is compared with all n.
     A member of a group of one gets 0. Level 'none' and older years get null.
     """
-    latest = pl.col("_latest")
     indexed = years.lazy().select(
         "_state_group", "_taxonomy_group", "peer_group_level", "eligible", "m1", "_latest"
     ).with_row_index("_row")
-    # One id space for both levels: even ids are state groups, odd ids taxonomy groups.
-    group = (
-        pl.when(pl.col("peer_group_level") == LEVEL_STATE)
-        .then(pl.col("_state_group").cast(pl.Int64) * 2)
-        .otherwise(pl.col("_taxonomy_group").cast(pl.Int64) * 2 + 1)
-    )
-    queries = indexed.filter(latest & (pl.col("peer_group_level") != LEVEL_NONE)).select(
-        group.alias("_group"), "m1", pl.lit(0, pl.UInt32).alias("_member"), "_row"
-    )
-    queried = queries.select("_group").unique()
-    eligible = indexed.filter("eligible")
-    members = pl.concat(
-        [
-            eligible.select((pl.col("_state_group").cast(pl.Int64) * 2).alias("_group"), "m1"),
-            eligible.select((pl.col("_taxonomy_group").cast(pl.Int64) * 2 + 1).alias("_group"), "m1"),
-        ]
-    ).join(queried, on="_group", how="semi")
-    members = members.with_columns(pl.lit(1, pl.UInt32).alias("_member"), pl.lit(None, pl.UInt32).alias("_row"))
+    lower_counts = pl.repeat(None, years.height, dtype=pl.UInt32, eager=True)
+    # One level at a time keeps the sorted frame small.
+    for level, key in ((LEVEL_STATE, "_state_group"), (LEVEL_TAXONOMY, "_taxonomy_group")):
+        queries = indexed.filter(pl.col("_latest") & (pl.col("peer_group_level") == level)).select(
+            pl.col(key).alias("_group"), "m1", pl.lit(0, pl.UInt32).alias("_member"), "_row"
+        )
+        members = (
+            indexed.filter("eligible")
+            .select(pl.col(key).alias("_group"), "m1")
+            .join(queries.select("_group").unique(), on="_group", how="semi")
+            .with_columns(pl.lit(1, pl.UInt32).alias("_member"), pl.lit(None, pl.UInt32).alias("_row"))
+        )
 
-    # The queries come first and the sort by m1 is stable, so each query sorts
-    # before the members with an equal m1. The running member count within
-    # its group at a query row is then the number of members with a lower m1.
-    lower = (
-        pl.concat([queries, members])
-        .sort("m1", maintain_order=True)
-        .with_columns(pl.col("_member").cum_sum().over("_group").alias("_lower"))
-        .filter(pl.col("_member") == 0)
-        .select("_row", "_lower")
-        .collect()
-    )
-    lower_counts = pl.repeat(None, years.height, dtype=pl.UInt32, eager=True).scatter(
-        lower.get_column("_row"), lower.get_column("_lower")
-    )
+        # The queries come first and the sort by m1 is stable, so each query
+        # sorts before the members with an equal m1. The running member count
+        # within its group at a query row is then the number of members with
+        # a lower m1.
+        lower = (
+            pl.concat([queries, members])
+            .sort("m1", maintain_order=True)
+            .with_columns(pl.col("_member").cum_sum().over("_group").alias("_lower"))
+            .filter(pl.col("_member") == 0)
+            .select("_row", "_lower")
+            .collect()
+        )
+        lower_counts = lower_counts.scatter(lower.get_column("_row"), lower.get_column("_lower"))
     years = years.with_columns(lower_counts.alias("_lower"))
 
     denominator = pl.when(pl.col("eligible")).then(pl.col("peer_count") - 1).otherwise(pl.col("peer_count"))
