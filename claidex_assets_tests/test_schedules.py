@@ -12,8 +12,10 @@ KEYS = partition_keys(7)
 
 def evaluate(scheduled: datetime.datetime) -> dg.RunRequest:
     schedule = build_weekly_schedule(dg.StaticPartitionsDefinition(KEYS))
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=scheduled)
+    with (
+        dg.instance_for_test() as instance,
+        dg.build_schedule_context(instance=instance, scheduled_execution_time=scheduled) as context,
+    ):
         result = schedule.evaluate_tick(context)
     assert len(result.run_requests) == 1
     return result.run_requests[0]

@@ -45,8 +45,10 @@ def sensor():
 
 def evaluate(sensor, postgres_url, graph_dir, cursor=None):
     resources = {"postgres": PostgresResource(url=postgres_url), "neo4j": Neo4jResource(csv_dir=str(graph_dir))}
-    with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(cursor=cursor, instance=instance, resources=resources)
+    with (
+        dg.instance_for_test() as instance,
+        dg.build_sensor_context(cursor=cursor, instance=instance, resources=resources) as context,
+    ):
         return sensor.evaluate_tick(context)
 
 
