@@ -18,6 +18,7 @@ from claidex_assets.jobs import FULL_JOB_NAME, partition_range_tags
 from claidex_assets.npi import partition_keys
 from claidex_assets.resources.parquet_io import partition_path
 from claidex_assets.resources.postgres import PostgresResource
+from claidex_assets.sensors import GLOBAL_ASSET_KEYS
 from claidex_assets.settings import Settings
 from claidex_assets.sources.generator import generate
 from claidex_assets.sources.graph_build import load_all
@@ -228,6 +229,26 @@ def test_quarantine_over_share_warns(published, table):
     values = metadata(result)
     assert values["rows_quarantined"] == over
     assert values["by_reason"] == {"invalid_npi": over - 1, "missing_required": 1}
+
+
+# ---------------------------------------------------------------------------
+# The sensor's run for a payments or exclusions change, on the published pipeline
+
+
+def test_global_selection_run_reuses_partitions(published, table):
+    url, data_dir, instance, _ = published
+    settings = Settings(data_dir=str(data_dir), partition_count=PARTITION_COUNT, local_workers=1)
+    job = build_definitions(settings).resolve_job_def(FULL_JOB_NAME)
+    before = table.execute("SELECT count(*) FROM provider_risk_scores").fetchone()[0]
+    # The request carries an asset selection and no partition tags, as the sensor sends it.
+    result = job.execute_in_process(instance=instance, asset_selection=GLOBAL_ASSET_KEYS)
+    assert result.success
+    materialized = {event.asset_key for event in result.get_asset_materialization_events()}
+    assert materialized == set(GLOBAL_ASSET_KEYS)
+    assert FEATURES_KEY not in materialized
+    run_ids = table.execute("SELECT DISTINCT run_id FROM provider_risk_scores").fetchall()
+    assert run_ids == [(result.run_id,)]
+    assert table.execute("SELECT count(*) FROM provider_risk_scores").fetchone()[0] == before
 
 
 # ---------------------------------------------------------------------------
