@@ -6,9 +6,10 @@ Usage:
 Uses a fresh database on the server in CLAIDEX_POSTGRES_URL when set (dropped
 afterwards), else a fresh embedded server in a temporary folder. At scale 1.0
 it loads 1.78M providers, 12M payment rows (4M in each payment table) and
-80,000 exclusions of synthetic values, runs VACUUM ANALYZE as a production
-database would have, then prints the median of each timing over the repeats
-and the peak RSS of this process. Dagster evaluates a sensor within 60 s.
+80,000 exclusions of synthetic values. It then runs VACUUM ANALYZE, as a
+production database would have had, and prints the median of each timing
+over the repeats and the peak RSS of this process. Dagster stops a sensor
+evaluation after 60 s.
 """
 
 import argparse
@@ -84,7 +85,7 @@ def payment_frames(npis: pl.Series, rows: int, rng: np.random.Generator) -> dict
 
 
 def exclusion_frame(npis: pl.Series, count: int, rng: np.random.Generator) -> pl.DataFrame:
-    # About 30% of LEIE records carry an NPI.
+    # An assumed 30% of the exclusion records carry an NPI.
     frame = pl.DataFrame(
         {
             "exclusion_id": [f"LEIE-{index:016x}" for index in range(count)],

@@ -87,7 +87,7 @@ def test_provider_change_requests_its_partition(sources, sensor, postgres_url):
 
 
 def test_repeated_evaluation_same_run_key(sources, sensor, postgres_url):
-    # A tick retried from the old cursor asks for the same run key, which Dagster launches only once.
+    # A tick retried from the old cursor requests the same run key, which Dagster launches only once.
     conn, graph_dir = sources
     baseline = evaluate(sensor, postgres_url, graph_dir).cursor
     conn.execute("UPDATE providers SET display_name = 'Other Clinic' WHERE npi = %s", (NPIS[0],))
