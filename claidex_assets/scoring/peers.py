@@ -141,9 +141,9 @@ def _positions(keys: pl.Series, table: pl.DataFrame, key: str, slots: int) -> tu
 def _group_statistics(years: pl.DataFrame, members: pl.Series, key: str, slots: int) -> pl.DataFrame:
     """Member counts, medians and MADs of every peer value per group of ``key``.
 
-    ``members`` holds the row numbers of the eligible provider-years, ordered
-    so that ``key`` is ascending: each group is then a contiguous slice, which
-    the median aggregation reads much faster. The values are taken one at a
+    ``members`` contains the row numbers of the eligible provider-years,
+    ordered so that ``key`` is ascending. Each group is then a contiguous
+    slice, which the median aggregation reads much faster. The values are taken one at a
     time, so only one member column of about 5M rows exists at once. Median
     and count skip a null growth (no previous year), so the growth members
     are the eligible provider-years with a growth value.

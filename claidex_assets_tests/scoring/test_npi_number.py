@@ -1,11 +1,12 @@
 import polars as pl
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from claidex_assets.npi import is_valid_npi, valid_npi_number_expr
 from claidex_assets.scoring.metrics import npi_number
 
 
+@settings(database=None)
 @given(st.integers(min_value=0, max_value=9_999_999_999))
 def test_number_check_matches_text_check(value):
     frame = pl.DataFrame({"npi_number": [value]}, schema={"npi_number": pl.Int64})

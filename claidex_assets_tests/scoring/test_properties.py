@@ -14,8 +14,12 @@ from claidex_assets.scoring.schemas import PROGRAMS
 
 from .conftest import exclusions_frame, npi, ownership_frame, payments_frame, providers_frame
 
+# database=None keeps hypothesis from writing an example database into the working directory.
 PROPERTY_SETTINGS = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    max_examples=40,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 TAXONOMIES = ["207Q00000X", "208D00000X", "Unknown", None]
 STATES = ["TX", "CA", "Unknown", None]
