@@ -18,7 +18,7 @@ import logging
 
 import polars as pl
 
-from claidex_assets.scoring.components import round_half_up
+from claidex_assets.scoring.components import round_half_away_from_zero
 from claidex_assets.scoring.flags import flag_lists
 from claidex_assets.scoring.schemas import CALIBRATED_SCORES, COMPONENT_SCORES, check_schema
 
@@ -52,7 +52,7 @@ def calibrate_scores(component_scores: pl.DataFrame) -> pl.DataFrame:
     count = scores.height
     if count > 1:
         lower = pl.col("r_raw").rank("min") - 1
-        risk = round_half_up(100.0 * lower.cast(pl.Float64) / (count - 1), 2)
+        risk = round_half_away_from_zero(100.0 * lower.cast(pl.Float64) / (count - 1), 2)
     else:
         risk = pl.lit(0.0)
     if not scores.get_column("npi").is_sorted():

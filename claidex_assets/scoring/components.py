@@ -62,7 +62,7 @@ WEIGHTS = {
 }
 
 
-def round_half_up(value: pl.Expr, decimals: int) -> pl.Expr:
+def round_half_away_from_zero(value: pl.Expr, decimals: int) -> pl.Expr:
     """Round half away from zero, as Postgres does for NUMERIC."""
     return value.round(decimals, mode="half_away_from_zero")
 
@@ -99,14 +99,14 @@ def compute_component_scores(
     composite = pl.lit(0.0)
     for column, weight in WEIGHTS.items():
         composite = composite + weight * pl.col(column)
-    scores = scores.with_columns(round_half_up(composite, 4).alias("r_raw"))
+    scores = scores.with_columns(round_half_away_from_zero(composite, 4).alias("r_raw"))
     logger.info("component scores for %s NPIs", scores.height)
     return scores.select(list(COMPONENT_SCORES))
 
 
 def _sorted_by_provider_year(peer_metrics: pl.DataFrame) -> pl.DataFrame:
     """Return the rows sorted by (npi, year); raise on a repeated (npi, year)."""
-    # Checking the order costs one pass over integer columns, not a sort.
+    # Checking the order is one pass over the rows, much cheaper than a sort.
     if peer_metrics.get_column("npi").is_sorted():
         provider = pl.col("npi").rle_id()
         year = pl.col("year")
@@ -199,17 +199,17 @@ def _window_aggregates(peer_metrics: pl.DataFrame, window_end: int) -> pl.DataFr
         .with_columns(_year_lists(peer_metrics, starts))
     )
     billing_z = pl.col("_weighted_billing") / pl.col("_weight")
-    trajectory_z = round_half_up(
+    trajectory_z = round_half_away_from_zero(
         pl.when(pl.col("_growth_weight") > 0.0)
         .then(pl.col("_weighted_growth") / pl.col("_growth_weight"))
         .otherwise(0.0),
         4,
     )
     return latest.with_columns(
-        round_half_up(logistic_score(billing_z), 2).alias("billing_outlier_score"),
-        round_half_up(pl.col("m1_percentile"), 2).alias("billing_outlier_percentile"),
+        round_half_away_from_zero(logistic_score(billing_z), 2).alias("billing_outlier_score"),
+        round_half_away_from_zero(pl.col("m1_percentile"), 2).alias("billing_outlier_percentile"),
         trajectory_z.alias("payment_trajectory_zscore"),
-        round_half_up(logistic_score(trajectory_z), 2).alias("payment_trajectory_score"),
+        round_half_away_from_zero(logistic_score(trajectory_z), 2).alias("payment_trajectory_score"),
         _concentration_score(recent).alias("program_concentration_score"),
         _top_program(recent).alias("top_program"),
         pl.col("taxonomy_10").cast(pl.Utf8).alias("peer_taxonomy"),
@@ -238,7 +238,7 @@ def _concentration_score(program_columns: list[str]) -> pl.Expr:
     total = medicaid + medicare + part_d
     share = pl.max_horizontal(medicaid, medicare, part_d) / total
     score = pl.min_horizontal(pl.lit(100.0), 200.0 * (share - 0.5))
-    return round_half_up(pl.when((total > 0.0) & (share > 0.5)).then(score).otherwise(0.0), 2)
+    return round_half_away_from_zero(pl.when((total > 0.0) & (share > 0.5)).then(score).otherwise(0.0), 2)
 
 
 def _top_program(program_columns: list[str]) -> pl.Expr:
@@ -300,6 +300,6 @@ def _add_ownership_and_exclusion(
         .otherwise(0.0)
     )
     return scores.with_columns(
-        round_half_up(chain_risk, 2).alias("ownership_chain_risk"),
+        round_half_away_from_zero(chain_risk, 2).alias("ownership_chain_risk"),
         proximity.alias("exclusion_proximity_score"),
     )
