@@ -25,6 +25,8 @@ from claidex_assets.scoring import engine
 PUBLISH_GROUP = "publish"
 TABLE = "provider_risk_scores"
 STAGING_TABLE = "provider_risk_scores_staging"
+# Arbitrary constant key of the advisory lock held while publishing.
+PUBLISH_LOCK_ID = 7_204_611_902
 
 PUBLISHED_COLUMNS = [
     "npi",
@@ -90,6 +92,17 @@ def publish_scores(
         raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}")
     if not conn.autocommit:
         raise ValueError("publish_scores needs a connection in autocommit mode; open it with autocommit=True")
+    # A session-level advisory lock serialises concurrent publishes, which
+    # share the staging table. The server releases it if this process dies.
+    conn.execute("SELECT pg_advisory_lock(%s)", (PUBLISH_LOCK_ID,))
+    try:
+        return _stage_and_swap(conn, rows, log, chunk_rows, checkpoint)
+    finally:
+        if not conn.closed:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (PUBLISH_LOCK_ID,))
+
+
+def _stage_and_swap(conn, rows: pl.DataFrame, log, chunk_rows: int, checkpoint: Callable[[str], None]) -> dict[str, float]:
     timings: dict[str, float] = {}
     started = time.perf_counter()
     with conn.transaction():
