@@ -8,6 +8,7 @@ import dagster as dg
 
 PIPELINE_GROUPS = ["extracts", "ownership", "scoring", "publish"]
 FULL_JOB_NAME = "claidex_full_refresh"
+PIPELINE_TAG = "claidex/pipeline"
 
 pipeline_selection = dg.AssetSelection.groups(*PIPELINE_GROUPS)
 
@@ -17,6 +18,8 @@ full_refresh_job = dg.define_asset_job(
     FULL_JOB_NAME,
     selection=pipeline_selection,
     description="Extract, compute ownership features for a range of NPI partitions, score and publish.",
+    # dagster.yaml limits runs with this tag to one at a time.
+    tags={PIPELINE_TAG: "full-refresh"},
 )
 
 
