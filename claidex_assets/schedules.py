@@ -1,6 +1,5 @@
 """Weekly full refresh of the whole asset graph."""
 
-
 import dagster as dg
 
 from claidex_assets.jobs import full_refresh_job, partition_range_tags

@@ -4,7 +4,6 @@ Rows that fail validation go to the ``quarantine`` table with a reason; the
 extract carries on with the valid rows and reports the counts per reason.
 """
 
-
 import time
 
 import dagster as dg

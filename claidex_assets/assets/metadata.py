@@ -1,6 +1,5 @@
 """Small markdown tables attached to materializations."""
 
-
 from collections.abc import Mapping
 
 import polars as pl

@@ -1,6 +1,5 @@
 """Ownership graph snapshot and the NPI-range partitioned ownership-chain features."""
 
-
 import hashlib
 import time
 import uuid

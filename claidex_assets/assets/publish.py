@@ -10,7 +10,6 @@ reached the server, the new result is published even if the process dies
 before it reads the reply.
 """
 
-
 import time
 from collections.abc import Callable
 

@@ -4,7 +4,6 @@ Each asset is a thin call into ``claidex_assets.scoring``; peer statistics are
 always computed over the whole population, never per partition.
 """
 
-
 import time
 
 import dagster as dg
@@ -12,18 +11,9 @@ import polars as pl
 
 from claidex_assets.assets.metadata import score_distribution_markdown
 from claidex_assets.scoring import engine
+from claidex_assets.scoring.schemas import PAYMENTS as PAYMENT_COLUMNS
 
 SCORING_GROUP = "scoring"
-PAYMENT_COLUMNS = {
-    "npi": pl.Utf8,
-    "year": pl.Int32,
-    "program": pl.Utf8,
-    "payments": pl.Float64,
-    "claims": pl.Float64,
-    "beneficiaries": pl.Float64,
-    "taxonomy": pl.Utf8,
-    "state": pl.Utf8,
-}
 
 
 def scoring_payments(payment_extract: pl.DataFrame) -> pl.DataFrame:
