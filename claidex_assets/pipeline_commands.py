@@ -29,6 +29,14 @@ telemetry:
   enabled: false
 """
 
+def _instance_yaml_text() -> str:
+    """Return the repository's dagster.yaml when the project runs from a checkout, else the minimal one."""
+    checkout_yaml = Path(__file__).resolve().parents[1] / "dagster.yaml"
+    if checkout_yaml.exists():
+        return checkout_yaml.read_text()
+    return DEMO_INSTANCE_YAML
+
+
 TOP_QUERY = """
 SELECT npi, risk_score, risk_label, r_raw, flags
 FROM provider_risk_scores
@@ -82,7 +90,7 @@ def _instance(settings: Settings):
             home.mkdir(parents=True, exist_ok=True)
             instance_yaml = home / "dagster.yaml"
             if not instance_yaml.exists():
-                instance_yaml.write_text(DEMO_INSTANCE_YAML)
+                instance_yaml.write_text(_instance_yaml_text())
         except OSError as exc:
             raise ConfigurationError(
                 f"cannot create the Dagster home {home} ({exc.strerror}); set CLAIDEX_DATA_DIR or --data-dir "
