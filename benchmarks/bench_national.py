@@ -13,14 +13,15 @@ generator's ground truth.
     .venv/bin/python benchmarks/bench_national.py --scale 0.05 --repeat 1
     .venv/bin/python benchmarks/bench_national.py --write-docs docs/benchmarks.md
 
-Peak RSS is sampled every 0.2 s with psutil over this process and its
-children (the embedded Postgres server is a separate process tree and is
-not counted).
+Each run executes in a fresh child process; its peak RSS is sampled every
+0.2 s with psutil over that process and its workers (the embedded Postgres
+server is a separate process tree and is not counted).
 """
 
 import argparse
 import hashlib
 import json
+import multiprocessing
 import os
 import platform
 import shutil
@@ -55,16 +56,17 @@ STAGES = {
 
 
 class RssSampler:
-    """Record (time, RSS of this process tree) every ``interval`` seconds in a background thread."""
+    """Record (time, RSS of the process tree rooted at ``pid``) every ``interval`` seconds in a thread."""
 
-    def __init__(self, interval: float = 0.2):
+    def __init__(self, pid: int, interval: float = 0.2):
+        self.pid = pid
         self.interval = interval
         self.samples: list[tuple[float, int]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        me = psutil.Process()
+        me = psutil.Process(self.pid)
         while not self._stop.is_set():
             total = 0
             for process in [me, *me.children(recursive=True)]:
@@ -111,8 +113,8 @@ def ensure_loaded(files: Path, data_dir: Path) -> tuple[str, float | None]:
     return url, seconds
 
 
-def run_once(settings: Settings, sampler: RssSampler) -> dict[str, tuple[float, int]]:
-    """Run the full job once and return {stage: (seconds, peak RSS bytes)}."""
+def _job_windows(settings: Settings) -> tuple[float, float, dict[str, list[float]]]:
+    """Run the full job once in this process; return its start, end and each step's (start, end) times."""
     shutil.rmtree(Path(settings.data_dir) / "assets", ignore_errors=True)
     definitions = build_definitions(settings)
     job = definitions.resolve_job_def(FULL_JOB_NAME)
@@ -131,6 +133,28 @@ def run_once(settings: Settings, sampler: RssSampler) -> dict[str, tuple[float, 
                 continue
             if event.event_type_value in ("STEP_START", "STEP_SUCCESS"):
                 windows.setdefault(event.step_key, []).append(record.timestamp)
+    return started, ended, windows
+
+
+def _child(settings: Settings, queue) -> None:
+    queue.put(_job_windows(settings))
+
+
+def run_once(settings: Settings) -> dict[str, tuple[float, int]]:
+    """Run the full job in a fresh child process and return {stage: (seconds, peak RSS bytes)}.
+
+    A fresh process per run keeps memory retained by earlier work (loading,
+    an earlier run) out of the figures.
+    """
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=_child, args=(settings, queue))
+    child.start()
+    with RssSampler(child.pid) as sampler:
+        started, ended, windows = queue.get()
+        child.join()
+    if child.exitcode != 0:
+        raise SystemExit(f"benchmark run failed with exit code {child.exitcode}")
     figures = {}
     for stage, steps in STAGES.items():
         spans = [windows[s] for s in steps if s in windows and len(windows[s]) == 2]
@@ -187,11 +211,10 @@ def main() -> int:
 
     settings = Settings(data_dir=str(data_dir))
     runs = []
-    with RssSampler() as sampler:
-        for index in range(args.repeat):
-            figures = run_once(settings, sampler)
-            runs.append(figures)
-            print(f"run {index + 1}: " + ", ".join(f"{k} {v[0]:.1f} s" for k, v in figures.items()), flush=True)
+    for index in range(args.repeat):
+        figures = run_once(settings)
+        runs.append(figures)
+        print(f"run {index + 1}: " + ", ".join(f"{k} {v[0]:.1f} s" for k, v in figures.items()), flush=True)
 
     lines = ["| stage | median s | min s | max s | peak RSS MiB |", "|---|---:|---:|---:|---:|"]
     for stage in [*STAGES, "whole job"]:

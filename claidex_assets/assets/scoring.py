@@ -46,19 +46,15 @@ def peer_metrics(
 def component_scores(
     context: dg.AssetExecutionContext,
     peer_metrics: pl.DataFrame,
-    payment_extract: pl.DataFrame,
-    provider_extract: pl.DataFrame,
     exclusion_extract: pl.DataFrame,
     ownership_chain_features: pl.DataFrame,
 ) -> dg.Output[pl.DataFrame]:
     """The five component scores, billing percentile and trajectory z for every scored NPI."""
     started = time.perf_counter()
+    # Per-program payments and the resolved taxonomy and state already travel
+    # in peer_metrics, so the payment and provider extracts are not reloaded.
     scores = engine.compute_component_scores(
-        peer_metrics,
-        scoring_payments(payment_extract),
-        provider_extract,
-        exclusion_extract,
-        ownership_chain_features,
+        peer_metrics, None, None, exclusion_extract, ownership_chain_features
     )
     context.log.info("component scores: %d providers", scores.height)
     means = {
