@@ -106,7 +106,9 @@ def _stage_and_swap(conn, rows: pl.DataFrame, log, chunk_rows: int, checkpoint: 
     started = time.perf_counter()
     with conn.transaction():
         conn.execute(f"DROP TABLE IF EXISTS {STAGING_TABLE}")
-        conn.execute(f"CREATE TABLE {STAGING_TABLE} (LIKE {TABLE} INCLUDING DEFAULTS)")
+        # UNLOGGED skips WAL for the staged copy; a crash only loses the staging
+        # table, which the next run drops and rebuilds anyway.
+        conn.execute(f"CREATE UNLOGGED TABLE {STAGING_TABLE} (LIKE {TABLE} INCLUDING DEFAULTS)")
         checkpoint("staging_created")
         for index, start in enumerate(range(0, rows.height, chunk_rows)):
             chunk = rows.slice(start, chunk_rows)
