@@ -63,6 +63,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     top.add_argument("--limit", type=int, default=10, help="rows to print (default 10)")
     top.set_defaults(handler=lambda args: print_top(_settings(args), args.limit))
 
+    stop = subparsers.add_parser(
+        "stop-db", help="stop the embedded PostgreSQL server that the demo and the pipeline leave running"
+    )
+    _add_common(stop)
+    stop.set_defaults(handler=stop_database)
+
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -211,9 +217,25 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"Run {run_id} succeeded.")
     print(f"  Scores:        table provider_risk_scores in {postgres.mask_url(url)}")
     print(f"  Stored assets: {(data_dir / 'assets').resolve()}")
-    print(f"  Dagster runs:  DAGSTER_HOME={os.environ['DAGSTER_HOME']} (open with `dagster dev`)")
+    print(f"  Dagster runs:  DAGSTER_HOME={os.environ['DAGSTER_HOME']}")
+    print(f"  Dagster UI:    DAGSTER_HOME={os.environ['DAGSTER_HOME']} ./dev ui")
     print()
     print_top(settings, 10, url=url)
+    print()
+    print("The warnings about non-UTF-8 bytes and the quarantined rows above come from faults that the")
+    print("generator plants on purpose. The embedded PostgreSQL server keeps running for the next command")
+    print("and the UI; stop it with `./dev claidex stop-db`.")
+    return 0
+
+
+def stop_database(args: argparse.Namespace) -> int:
+    from claidex_assets import postgres
+
+    data_dir = Path(_settings(args).data_dir)
+    if postgres.stop_embedded_server(data_dir):
+        print(f"Stopped the embedded PostgreSQL server in {data_dir.resolve() / 'postgres'}.")
+    else:
+        print(f"No embedded PostgreSQL server is running in {data_dir.resolve() / 'postgres'}.")
     return 0
 
 

