@@ -220,3 +220,14 @@ def test_copy_query_out_keeps_session_time_zone(pg_conn: psycopg.Connection) -> 
     out = copy_query_out(pg_conn, "SELECT updated_at FROM provider_risk_scores;")
     assert out["updated_at"].to_list() == [dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)]
     assert pg_conn.execute("SHOW TimeZone").fetchone() == ("America/Chicago",)
+
+
+def test_stop_embedded_server_twice(tmp_path):
+    from claidex_assets.postgres import resolve_postgres_url, stop_embedded_server
+
+    url = resolve_postgres_url(tmp_path)
+    with connect(url) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    assert stop_embedded_server(tmp_path) is True
+    # Nothing is left to stop the second time.
+    assert stop_embedded_server(tmp_path) is False
