@@ -2,14 +2,12 @@
 
 import os
 import shutil
-import uuid
 from decimal import ROUND_HALF_UP, Decimal
 
 import dagster as dg
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from psycopg import sql
 
 from claidex_assets import checks, postgres
 from claidex_assets.assets.ownership import FEATURES_KEY
@@ -20,8 +18,7 @@ from claidex_assets.resources.parquet_io import partition_path
 from claidex_assets.resources.postgres import PostgresResource
 from claidex_assets.sensors import GLOBAL_ASSET_KEYS
 from claidex_assets.settings import Settings
-from claidex_assets.sources.generator import generate
-from claidex_assets.sources.graph_build import load_all
+from claidex_assets_tests.small_dataset import loaded_small_database
 
 PARTITION_COUNT = 7
 BACKUP = "provider_risk_scores_backup"
@@ -31,16 +28,12 @@ BACKUP = "provider_risk_scores_backup"
 def published(postgres_server_url, tmp_path_factory):
     """The small dataset scored once into a fresh database; yields (url, data dir, instance, run result)."""
     root = tmp_path_factory.mktemp("checks")
-    generate(root / "files", scale="small", seed=11)
-    name = f"claidex_checks_{uuid.uuid4().hex[:10]}"
-    with postgres.connect(postgres_server_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = postgres.database_url(postgres_server_url, name)
-    with postgres.connect(url) as conn:
-        postgres.apply_schema(conn)
-        load_all(root / "files", conn, root / "graph")
-        conn.commit()
+    with loaded_small_database(postgres_server_url, root, seed=11, prefix="claidex_checks") as (url, _graph):
+        yield from _publish_once(url, root)
 
+
+def _publish_once(url, root):
+    """Run the full job once against ``url`` and keep a backup of the published table."""
     settings = Settings(
         data_dir=str(root / "data"), partition_count=PARTITION_COUNT, local_workers=1, graph_csv_dir=str(root / "graph")
     )
@@ -60,8 +53,6 @@ def published(postgres_server_url, tmp_path_factory):
             os.environ.pop("CLAIDEX_POSTGRES_URL", None)
         else:
             os.environ["CLAIDEX_POSTGRES_URL"] = previous
-        with postgres.connect(postgres_server_url, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.fixture

@@ -14,17 +14,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
-from psycopg import sql
 
 from claidex_assets import postgres
 from claidex_assets.npi import partition_keys
 from claidex_assets.sensors import SENSOR_NAME
-from claidex_assets.sources.generator import generate
-from claidex_assets.sources.graph_build import load_all
+from claidex_assets_tests.small_dataset import loaded_small_database
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 PARTITION_COUNT = 7
@@ -179,18 +176,8 @@ def wait_for_run(dev: DagsterDev, run_id: str, what: str) -> dict:
 def source_database(postgres_server_url, tmp_path_factory):
     """A database loaded from the small generated dataset, and its graph CSV folder."""
     root = tmp_path_factory.mktemp("dagster-dev")
-    generate(root / "files", scale="small", seed=5)
-    name = f"claidex_dev_{uuid.uuid4().hex[:10]}"
-    with postgres.connect(postgres_server_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = postgres.database_url(postgres_server_url, name)
-    with postgres.connect(url) as conn:
-        postgres.apply_schema(conn)
-        load_all(root / "files", conn, root / "graph")
-        conn.commit()
-    yield url, root / "graph"
-    with postgres.connect(postgres_server_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with loaded_small_database(postgres_server_url, root, seed=5, prefix="claidex_dev") as loaded:
+        yield loaded
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from claidex_assets import postgres as db
 from claidex_assets.assets.metadata import score_distribution_markdown
 from claidex_assets.resources.postgres import PostgresResource
 from claidex_assets.scoring import engine
+from claidex_assets.scoring.calibration import COMPONENT_KEYS
 
 PUBLISH_GROUP = "publish"
 TABLE = "provider_risk_scores"
@@ -32,13 +33,7 @@ PUBLISHED_COLUMNS = [
     "risk_score",
     "risk_label",
     "r_raw",
-    "billing_outlier_score",
-    "billing_outlier_percentile",
-    "ownership_chain_risk",
-    "payment_trajectory_score",
-    "payment_trajectory_zscore",
-    "exclusion_proximity_score",
-    "program_concentration_score",
+    *COMPONENT_KEYS,
     "peer_taxonomy",
     "peer_state",
     "peer_count",

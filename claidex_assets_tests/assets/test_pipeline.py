@@ -16,8 +16,7 @@ from claidex_assets.jobs import FULL_JOB_NAME, partition_range_tags
 from claidex_assets.npi import DEFAULT_PARTITION_COUNT, partition_keys
 from claidex_assets.scoring import engine
 from claidex_assets.settings import Settings
-from claidex_assets.sources.generator import generate
-from claidex_assets.sources.graph_build import load_all
+from claidex_assets_tests.small_dataset import loaded_small_database
 
 # Columns that legitimately differ between two runs on the same data.
 LINEAGE_COLUMNS = ["run_id", "updated_at"]
@@ -27,19 +26,8 @@ LINEAGE_COLUMNS = ["run_id", "updated_at"]
 def loaded_database(postgres_server_url, tmp_path_factory):
     """A database loaded once from the small generated dataset, plus the graph CSV folder."""
     root = tmp_path_factory.mktemp("pipeline")
-    files = root / "source-files"
-    generate(files, scale="small", seed=7)
-    name = f"claidex_pipeline_{uuid.uuid4().hex[:10]}"
-    with postgres.connect(postgres_server_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = postgres.database_url(postgres_server_url, name)
-    with postgres.connect(url) as conn:
-        postgres.apply_schema(conn)
-        load_all(files, conn, root / "graph")
-        conn.commit()
-    yield url, root / "graph"
-    with postgres.connect(postgres_server_url, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with loaded_small_database(postgres_server_url, root, seed=7, prefix="claidex_pipeline") as loaded:
+        yield loaded
 
 
 def run_full_refresh(url: str, graph_dir: Path, data_dir: Path, partition_count: int, instance=None):
