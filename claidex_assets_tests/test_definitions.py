@@ -77,3 +77,12 @@ def test_import_connects_to_nothing(tmp_path):
     completed = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr
     assert not (tmp_path / "data").exists()
+
+
+def test_sensor_and_checks_exist():
+    defs = build_definitions(Settings())
+    sensor = defs.resolve_sensor_def("claidex_source_change_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.STOPPED
+    check_keys = {key.asset_key.to_user_string() for key in defs.resolve_asset_graph().asset_check_keys}
+    assert "provider_risk_scores" in check_keys
+    assert "ownership_chain_features" in check_keys
