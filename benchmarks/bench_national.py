@@ -1,13 +1,13 @@
 """End-to-end benchmark: national-scale source files -> Postgres -> Dagster job -> provider_risk_scores.
 
-Generates the files with the project's generator (cached in --files), loads
+Generates the files with the project's generator, cached in --files. Loads
 them into an embedded PostgreSQL (or CLAIDEX_POSTGRES_URL) through the
-loaders (cached: a marker records which files were loaded), then runs the job
-``claidex_full_refresh`` in process with the local backend --repeat times,
-each with an empty asset folder so every partition is computed. For each
-stage it prints the median wall time and the peak RSS of this process and
-its workers while the stage ran, then the detection quality against the
-generator's ground truth.
+loaders, cached by a marker that records which files were loaded. Then runs
+the job ``claidex_full_refresh`` in process with the local backend --repeat
+times, each with an empty asset folder so every partition is computed. For
+each stage it prints the median wall time and the peak RSS of the run's
+process and its workers while the stage ran, then the detection quality
+against the generator's ground truth.
 
     .venv/bin/python benchmarks/bench_national.py                       # national scale
     .venv/bin/python benchmarks/bench_national.py --scale 0.05 --repeat 1

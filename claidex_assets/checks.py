@@ -57,6 +57,19 @@ def _sample(conn, condition: str) -> list[str]:
     return [row[0] for row in rows]
 
 
+def _failing_rows(postgres: PostgresResource, conditions: dict[str, str]) -> tuple[dict[str, int], list[str]]:
+    """Count the rows of the score table matching each column's failure condition, in one scan.
+
+    Returns the non-zero counts by column and a sample of NPIs that match any of them.
+    """
+    counts = ", ".join(f"count(*) FILTER (WHERE {condition})" for condition in conditions.values())
+    with postgres.connection() as conn:
+        values = conn.execute(f"SELECT {counts} FROM {TABLE}").fetchone()
+        bad = {column: count for column, count in zip(conditions, values) if count}
+        sample = _sample(conn, " OR ".join(f"({conditions[column]})" for column in bad)) if bad else []
+    return bad, sample
+
+
 def _latest_row_count(instance: dg.DagsterInstance, key: dg.AssetKey, field: str = "row_count") -> int | None:
     event = instance.get_latest_materialization_event(key)
     if event is None or event.asset_materialization is None:
@@ -69,28 +82,20 @@ def _latest_row_count(instance: dg.DagsterInstance, key: dg.AssetKey, field: str
 def scores_within_0_100(postgres: PostgresResource) -> dg.AssetCheckResult:
     outside = {column: f"{column} IS NULL OR NOT ({column} BETWEEN 0 AND 100)" for column in SCORE_COLUMNS}
     outside.update({column: f"NOT ({column} BETWEEN 0 AND 100)" for column in NULLABLE_SCORE_COLUMNS})
-    counts = ", ".join(f"count(*) FILTER (WHERE {condition})" for condition in outside.values())
-    with postgres.connection() as conn:
-        values = conn.execute(f"SELECT {counts} FROM {TABLE}").fetchone()
-        bad = {column: count for column, count in zip(outside, values) if count}
-        sample = _sample(conn, " OR ".join(f"({outside[column]})" for column in bad)) if bad else []
+    bad, sample = _failing_rows(postgres, outside)
     return dg.AssetCheckResult(
         passed=not bad,
         metadata={"rows_out_of_range": dg.MetadataValue.json(bad), "sample_npis": dg.MetadataValue.json(sample)},
     )
 
 
-@dg.asset_check(asset=SCORES_KEY, blocking=False, description="No numeric column holds NaN or an infinity.")
+@dg.asset_check(asset=SCORES_KEY, blocking=False, description="No numeric column contains NaN or an infinity.")
 def no_nan_or_infinity(postgres: PostgresResource) -> dg.AssetCheckResult:
     conditions = {
         column: f"{column} = 'NaN'::numeric OR {column} IN ('Infinity'::numeric, '-Infinity'::numeric)"
         for column in NUMERIC_COLUMNS
     }
-    counts = ", ".join(f"count(*) FILTER (WHERE {condition})" for condition in conditions.values())
-    with postgres.connection() as conn:
-        values = conn.execute(f"SELECT {counts} FROM {TABLE}").fetchone()
-        bad = {column: count for column, count in zip(conditions, values) if count}
-        sample = _sample(conn, " OR ".join(f"({conditions[column]})" for column in bad)) if bad else []
+    bad, sample = _failing_rows(postgres, conditions)
     return dg.AssetCheckResult(
         passed=not bad,
         metadata={"non_finite_rows": dg.MetadataValue.json(bad), "sample_npis": dg.MetadataValue.json(sample)},

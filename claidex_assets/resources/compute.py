@@ -12,6 +12,7 @@ from __future__ import annotations
 import concurrent.futures
 import multiprocessing
 import os
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,8 +47,6 @@ def _init_worker(bulk_path: str, providers_path: str) -> None:
 
 
 def _run_one(partition_key: str) -> tuple[str, pl.DataFrame, float]:
-    import time
-
     assert _worker_inputs is not None, "worker was started without its bulk inputs"
     started = time.perf_counter()
     features = compute_partition(_worker_inputs, partition_key)
@@ -107,8 +106,6 @@ class LocalProcessBackend(dg.ConfigurableResource):
 
 
 def _outcome_in_process(inputs: PartitionInputs, key: str) -> PartitionOutcome:
-    import time
-
     started = time.perf_counter()
     try:
         features = compute_partition(inputs, key)

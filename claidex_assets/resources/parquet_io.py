@@ -45,7 +45,7 @@ def write_partition(base_dir: Path, asset_key: dg.AssetKey, partition_key: str, 
 class ParquetIOManager(dg.ConfigurableIOManager):
     """Stores each asset under ``<base_dir>/<asset key path>`` as Parquet."""
 
-    base_dir: str = Field(description="Folder that holds every stored asset value (created when missing).")
+    base_dir: str = Field(description="Folder of every stored asset value (created when missing).")
 
     def _asset_dir(self, asset_key: dg.AssetKey) -> Path:
         return Path(self.base_dir).joinpath(*asset_key.path)
