@@ -35,6 +35,7 @@ import logging
 import polars as pl
 import pyarrow as pa
 
+from claidex_assets.scoring.metrics import npi_number
 from claidex_assets.scoring.peers import LEVEL_NONE, LEVEL_STATE, WINDOW_YEARS
 from claidex_assets.scoring.schemas import (
     COMPONENT_SCORES,
@@ -147,13 +148,13 @@ def _window_aggregates(peer_metrics: pl.DataFrame, window_end: int) -> pl.DataFr
     add them oldest year first. That makes every sum an exact function of the
     NPI's own rows, independent of chunking and row order.
     """
-    provider = peer_metrics.select(pl.col("npi").rle_id()).to_series()
-    boundaries = pl.DataFrame({"provider": provider}).select(
+    provider_ids = peer_metrics.select(pl.col("npi").rle_id()).to_series()
+    boundaries = pl.DataFrame({"provider": provider_ids}).select(
         pl.arg_where(pl.col("provider") != pl.col("provider").shift(1).fill_null(-1)).alias("start")
     ).to_series()
     starts = boundaries.cast(pl.Int64)
     ends = pl.concat([starts.slice(1), pl.Series([peer_metrics.height], dtype=pl.Int64)]) - 1
-    counts = ends - starts + 1
+    provider = pl.col("_provider")
 
     weight = pl.lit(DECAY).pow(window_end - pl.col("year"))
     billing = (
@@ -174,23 +175,33 @@ def _window_aggregates(peer_metrics: pl.DataFrame, window_end: int) -> pl.DataFr
         ],
     ]
 
-    # Gather the NPI's row at each offset from its last row (1.78M rows
-    # nationally, not 6.5M) and add its terms, zeroed where the NPI has
-    # fewer rows than the offset. One term at a time keeps few columns alive.
-    source = peer_metrics.select("year", "z1", "z2", "z3", "z_growth", *PROGRAM_PAYMENT_COLUMNS.values())
+    # Each term is summed at the NPI's last row from the rows 4..0 places
+    # before it, oldest first, counting a row only when it belongs to the
+    # same NPI. Shifts over the sorted rows do this in one parallel pass
+    # with no gathers.
+    same_at = {offset: provider.shift(offset) == provider for offset in range(1, WINDOW_YEARS)}
     offsets = list(range(WINDOW_YEARS - 1, -1, -1))
-    rows_at = {offset: (ends - offset).clip(lower_bound=0) for offset in offsets}
-    columns = []
-    for term in term_exprs:
-        name = term.meta.output_name()
-        needed = term.meta.root_names()
-        total = None
+
+    def window_total(term: pl.Expr) -> pl.Expr:
+        total = pl.lit(0.0)
         for offset in offsets:
-            rows = source.select(pl.col(needed).gather(rows_at[offset]))
-            value = rows.select(pl.when(counts > offset).then(term).otherwise(0.0)).to_series()
-            total = value if total is None else total + value
-        columns.append(total.alias(name))
-    sums = pl.DataFrame(columns)
+            value = term.shift(offset)
+            if offset:
+                value = pl.when(same_at[offset]).then(value).otherwise(0.0)
+            total = total + value
+        return total
+
+    names = [term.meta.output_name() for term in term_exprs]
+    last = (provider != provider.shift(-1)).fill_null(True)
+    sums = (
+        peer_metrics.lazy()
+        .select("year", "z1", "z2", "z3", "z_growth", *PROGRAM_PAYMENT_COLUMNS.values())
+        .select(pl.Series("_provider", provider_ids), *term_exprs)
+        .select(*[window_total(pl.col(name)).alias(name) for name in names], last.alias("_last"))
+        .filter("_last")
+        .drop("_last")
+        .collect()
+    )
 
     latest_columns = ["npi", "m1_percentile", "taxonomy_10", "state", "peer_group_level", "peer_count"]
     latest = (
@@ -260,21 +271,33 @@ def _add_ownership_and_exclusion(
     scores: pl.DataFrame, exclusions: pl.DataFrame, ownership_features: pl.DataFrame
 ) -> pl.DataFrame:
     """Add ownership_chain_risk, exclusion_proximity_score and chain_excluded_count."""
-    duplicated = ownership_features.filter(pl.col("npi").is_duplicated())
+    npi = pl.col("npi")
+    # The features arrive sorted by NPI from the partitions; then a repeat
+    # is always next to its twin and one pass finds it.
+    if ownership_features.get_column("npi").is_sorted():
+        duplicated = ownership_features.filter(npi == npi.shift(1))
+    else:
+        duplicated = ownership_features.filter(npi.is_duplicated())
     if duplicated.height:
         raise ValueError(
             f"ownership_features: npi {duplicated['npi'].min()!r} has more than one row; "
             f"the features must have one row per NPI"
         )
     features = ownership_features.select(
-        "npi",
+        npi_number("npi").alias("_npi_number"),
         pl.col("chain_provider_count").fill_null(0),
         pl.col("chain_excluded_count").fill_null(0),
         pl.col("chain_excluded_weight").fill_null(0.0),
         pl.col("owner_excluded").fill_null(False),
     )
-    # Join on the key column alone and stack the result, so the wide frame is not copied.
-    matched = scores.select("npi").join(features, on="npi", how="left", maintain_order="left").drop("npi")
+    # Join on the NPI as a number (cheaper than 10-character text) and on
+    # the key column alone, then stack the result, so the wide frame is not
+    # copied.
+    matched = (
+        scores.select(npi_number("npi").alias("_npi_number"))
+        .join(features.drop_nulls("_npi_number"), on="_npi_number", how="left", maintain_order="left")
+        .drop("_npi_number")
+    )
     scores = scores.hstack(
         matched.select(
             pl.col("chain_provider_count").fill_null(0),

@@ -36,7 +36,7 @@ from claidex_assets.scoring.metrics import (
     resolve_taxonomy_and_state,
 )
 from claidex_assets.scoring.schemas import LEVELS, PAYMENTS, PEER_METRICS, PROVIDERS, check_schema
-from claidex_assets.scoring.stats import median_and_mad, robust_z
+from claidex_assets.scoring.stats import robust_z
 
 logger = logging.getLogger(__name__)
 
@@ -138,33 +138,35 @@ def _positions(keys: pl.Series, table: pl.DataFrame, key: str, slots: int) -> tu
     return pl.int_range(0, keys.len(), dtype=pl.Int64, eager=True), joined
 
 
-def _group_statistics(years: pl.DataFrame, members: pl.Series, key: str, slots: int) -> pl.DataFrame:
+def _group_statistics(members: pl.DataFrame, key: str, slots: int) -> pl.DataFrame:
     """Member counts, medians and MADs of every peer value per group of ``key``.
 
-    ``members`` contains the row numbers of the eligible provider-years,
-    ordered so that ``key`` is ascending. Each group is then a contiguous
-    slice, which the median aggregation reads much faster. The values are taken one at a
-    time, so only one member column of about 5M rows exists at once. Median
-    and count skip a null growth (no previous year), so the growth members
-    are the eligible provider-years with a growth value.
+    ``members`` holds the eligible provider-years with ``key`` ascending, so
+    each group is a contiguous slice and the median aggregations read slices
+    instead of hashing 5M keys. All four values go through one aggregation
+    for the medians and one for the MADs. Median and count skip a null
+    growth (no previous year), so the growth members are the eligible
+    provider-years with a growth value.
     """
-    keys = years.get_column(key).gather(members).set_sorted()
-    statistics = None
-    for column in (*BILLING_VALUES, GROWTH_VALUE):
-        values = pl.DataFrame([keys, years.get_column(column).gather(members)])
-        medians = values.lazy().group_by(key).agg(
-            pl.col(column).count().cast(pl.Int32).alias(f"{column}_count"),
-            pl.col(column).median().alias(f"{column}_median"),
-        ).collect()
-        positions, laid_out = _positions(keys, medians, key, slots)
-        center = laid_out.get_column(f"{column}_median").gather(positions)
-        deviations = values.select(pl.col(key).set_sorted(), (pl.col(column) - center).abs())
-        mads = deviations.lazy().group_by(key).agg(pl.col(column).median().alias(f"{column}_mad")).collect()
-        medians = medians.join(mads, on=key, how="left")
-        statistics = medians if statistics is None else statistics.join(medians, on=key, how="full", coalesce=True)
-    return statistics.rename({"x1_count": "billing_count", f"{GROWTH_VALUE}_count": "growth_count"}).drop(
-        pl.selectors.matches(r"^x[23]_count$")
+    values = [*BILLING_VALUES, GROWTH_VALUE]
+    frame = members.select(pl.col(key).set_sorted(), *values)
+    medians = (
+        frame.lazy()
+        .group_by(key)
+        .agg(
+            pl.col(BILLING_VALUES[0]).count().cast(pl.Int32).alias("billing_count"),
+            pl.col(GROWTH_VALUE).count().cast(pl.Int32).alias("growth_count"),
+            *[pl.col(column).median().alias(f"{column}_median") for column in values],
+        )
+        .collect()
     )
+    positions, laid_out = _positions(frame.get_column(key), medians, key, slots)
+    deviations = frame.select(
+        pl.col(key).set_sorted(),
+        *[(pl.col(column) - laid_out.get_column(f"{column}_median").gather(positions)).abs() for column in values],
+    )
+    mads = deviations.lazy().group_by(key).agg(pl.col(column).median().alias(f"{column}_mad") for column in values)
+    return medians.join(mads.collect(), on=key, how="left")
 
 
 def _resolve_groups(years: pl.DataFrame, state_slots: int, group_slots: int) -> pl.DataFrame:
@@ -173,12 +175,18 @@ def _resolve_groups(years: pl.DataFrame, state_slots: int, group_slots: int) -> 
     The level depends only on the member counts of the state group and of
     its taxonomy group, so it is decided once per group, not per row.
     """
-    # One order of the eligible rows by the state key serves both levels,
+    # One sort of the eligible rows by the state key serves both levels,
     # because sorting by _state_group also sorts by _taxonomy_group.
-    eligible = years.select(pl.arg_where("eligible")).to_series()
-    members = eligible.gather(years.get_column("_state_group").gather(eligible).arg_sort())
-    state_stats = _group_statistics(years, members, "_state_group", group_slots)
-    taxonomy_stats = _group_statistics(years, members, "_taxonomy_group", group_slots // state_slots)
+    members = (
+        years.lazy()
+        .filter("eligible")
+        .select("_state_group", "_taxonomy_group", *BILLING_VALUES, GROWTH_VALUE)
+        .sort("_state_group")
+        .collect()
+    )
+    state_stats = _group_statistics(members, "_state_group", group_slots)
+    taxonomy_stats = _group_statistics(members.drop("_state_group"), "_taxonomy_group", group_slots // state_slots)
+    del members
 
     if group_slots <= years.height:
         key_type = years.schema["_state_group"]
