@@ -118,8 +118,14 @@ def aggregate_provider_years(window: pl.LazyFrame, window_start: int) -> pl.Data
 
 
 def _drop_invalid_check_digits(years: pl.DataFrame) -> pl.DataFrame:
-    """Drop provider-years whose NPI fails the check digit and add the NPI text."""
-    valid = years.select(valid_npi_number_expr("npi_number")).to_series()
+    """Drop provider-years whose NPI fails the check digit and add the NPI text.
+
+    The check runs once per NPI on its first row (the frame is sorted by
+    NPI) and reaches the NPI's other years through a gather.
+    """
+    first = years.select(_first_of_provider()).to_series()
+    valid_per_npi = years.filter(first).select(valid_npi_number_expr("npi_number")).to_series()
+    valid = valid_per_npi.gather(first.cum_sum() - 1)
     invalid = years.height - int(valid.sum())
     if invalid:
         logger.warning("dropped %s provider-years whose NPI fails the check digit", invalid)
@@ -176,18 +182,25 @@ def resolve_taxonomy_and_state(
         known_value("taxonomy_1").str.slice(0, 10).alias("_taxonomy_10"),
         known_value("state").alias("_state"),
     ).drop_nulls("npi_number")
-    duplicated = profile.filter(pl.col("npi_number").is_duplicated())
+    # Sorted by NPI (the provider extract usually is already), a repeated NPI
+    # sits next to its twin, and the join below can merge two sorted keys.
+    if not profile.get_column("npi_number").is_sorted():
+        profile = profile.sort("npi_number")
+    number = pl.col("npi_number")
+    duplicated = profile.filter(number == number.shift(1))
     if duplicated.height:
         raise ValueError(
-            f"providers: {duplicated.height} rows share their NPI with another row, for example "
+            f"providers: {duplicated.height} rows repeat the NPI of an earlier row, for example "
             f"{duplicated['npi_number'].min()}; the providers table must have one row per NPI"
         )
 
     # Join the providers once per NPI; the values reach the NPI's years
     # through a gather, which is cheaper than joining every provider-year.
     npi_index = years.select(pl.col("npi_number").rle_id()).to_series()
-    npis = years.filter(_first_of_provider()).select("npi_number")
-    npis = npis.join(profile, on="npi_number", how="left", maintain_order="left")
+    npis = years.filter(_first_of_provider()).select(pl.col("npi_number").set_sorted())
+    npis = npis.join(
+        profile.with_columns(pl.col("npi_number").set_sorted()), on="npi_number", how="left", maintain_order="left"
+    )
     npis = npis.with_columns((pl.col("_taxonomy_10").is_null() | pl.col("_state").is_null()).alias("_missing"))
     missing_npis = npis.filter("_missing").select("npi_number")
 

@@ -229,3 +229,16 @@ def test_unknown_peer_level_raises():
     text = peer_metrics_frame([{"npi": npi(1)}]).with_columns(pl.lit("county").alias("peer_group_level"))
     with pytest.raises(pl.exceptions.InvalidOperationError):
         compute_component_scores(text, None, None, exclusions_frame(), ownership_frame())
+
+
+@pytest.mark.parametrize("order", [[2, 1, 2], [1, 2, 2]], ids=["unsorted", "sorted"])
+def test_duplicate_ownership_npi_raises(order):
+    ownership = [{"npi": npi(i)} for i in order]
+    with pytest.raises(ValueError, match=f"ownership_features: npi '{npi(2)}' has more than one row"):
+        _scores([{"npi": npi(1)}], ownership=ownership)
+
+
+def test_ownership_row_with_malformed_npi_is_ignored():
+    ownership = [{"npi": "12345", "chain_provider_count": 2, "chain_excluded_weight": 2.0}, {"npi": npi(1)}]
+    row = _only(_scores([{"npi": npi(1)}], ownership=ownership))
+    assert row["ownership_chain_risk"] == 0.0

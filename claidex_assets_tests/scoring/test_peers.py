@@ -256,6 +256,13 @@ def test_duplicate_program_rows_raise():
         _metrics([{"npi": npi(1)}, {"npi": npi(1)}])
 
 
+@pytest.mark.parametrize("order", [[1, 2, 1], [1, 1, 2]], ids=["unsorted", "sorted"])
+def test_duplicate_provider_npi_raises(order):
+    providers = [{"npi": npi(i)} for i in order]
+    with pytest.raises(ValueError, match=f"1 rows repeat the NPI of an earlier row, for example {npi(1)}"):
+        _metrics([{"npi": npi(1)}], providers)
+
+
 def test_missing_column_named_in_error():
     frame = payments_frame([{"npi": npi(1)}]).drop("claims")
     with pytest.raises(ValueError, match="claims"):
