@@ -144,9 +144,9 @@ def _window_aggregates(peer_metrics: pl.DataFrame, window_end: int) -> pl.DataFr
     """Collapse each NPI's provider-years into billing, trajectory and concentration scores.
 
     The rows are sorted by (npi, year) and an NPI has at most five years, so
-    each NPI's sums gather its rows at offsets 4..0 before its last row and
-    add them oldest year first. That makes every sum an exact function of the
-    NPI's own rows, independent of chunking and row order.
+    each NPI's sums add the rows 4..0 places before its last row, oldest year
+    first. That makes every sum an exact function of the NPI's own rows,
+    independent of chunking and row order.
     """
     provider_ids = peer_metrics.select(pl.col("npi").rle_id()).to_series()
     boundaries = pl.DataFrame({"provider": provider_ids}).select(
@@ -175,10 +175,8 @@ def _window_aggregates(peer_metrics: pl.DataFrame, window_end: int) -> pl.DataFr
         ],
     ]
 
-    # Each term is summed at the NPI's last row from the rows 4..0 places
-    # before it, oldest first, counting a row only when it belongs to the
-    # same NPI. Shifts over the sorted rows do this in one parallel pass
-    # with no gathers.
+    # A row 1..4 places back counts only when it belongs to the same NPI.
+    # Shifted columns do this in one parallel pass with no gathers.
     same_at = {offset: provider.shift(offset) == provider for offset in range(1, WINDOW_YEARS)}
     offsets = list(range(WINDOW_YEARS - 1, -1, -1))
 
