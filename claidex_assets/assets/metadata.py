@@ -20,6 +20,8 @@ def score_distribution_markdown(scores: pl.DataFrame, column: str = "risk_score"
     """Render row counts per score band and per label, with the band's mean raw score."""
     if scores.height == 0:
         return "No scored providers."
+    # Filter two narrow columns, not the wide frame with its text and list columns.
+    scores = scores.select(column, "r_raw")
     lines = ["| band | label | providers | share | mean r_raw |", "|---|---|---:|---:|---:|"]
     for (low, high), label in zip(SCORE_BANDS, LABEL_ORDER):
         band = scores.filter((pl.col(column) >= low) & (pl.col(column) < high))

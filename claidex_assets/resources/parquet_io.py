@@ -119,4 +119,5 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             )
         if not paths:
             raise ValueError(f"{key.to_user_string()}: no partitions requested")
-        return pl.concat([pl.read_parquet(p) for p in paths], how="vertical")
+        # One multi-file read decodes the files in parallel and keeps the list order.
+        return pl.read_parquet(paths)
