@@ -228,15 +228,19 @@ def _add_z_scores(years: pl.DataFrame) -> pl.DataFrame:
     groups = _resolve_groups(years, state_slots, group_slots)
     positions, groups = _positions(years.get_column("_state_group"), groups, "_state_group", group_slots)
 
-    # One value at a time, so only a median and a MAD column per row exist
-    # at once besides the frame itself.
+    # Each per-row value is a gather from the group table inside one
+    # parallel with_columns, so no per-row median or MAD column is kept.
+    row_positions = pl.lit(positions)
+
+    def at_row(column: str) -> pl.Expr:
+        return pl.lit(groups.get_column(column)).gather(row_positions)
+
     per_row = ["peer_group_level", "growth_group_level", "peer_count", "growth_peer_count"]
-    years = years.with_columns(groups.get_column(c).gather(positions).alias(c) for c in per_row)
-    for name, column in [("z1", "x1"), ("z2", "x2"), ("z3", "x3"), ("z_growth", GROWTH_VALUE)]:
-        median = groups.get_column(f"_{column}_median").gather(positions)
-        mad = groups.get_column(f"_{column}_mad").gather(positions)
-        years = years.with_columns(robust_z(pl.col(column), pl.lit(median), pl.lit(mad)).alias(name))
-    return years
+    pairs = [("z1", "x1"), ("z2", "x2"), ("z3", "x3"), ("z_growth", GROWTH_VALUE)]
+    return years.with_columns(
+        *[at_row(column).alias(column) for column in per_row],
+        *[robust_z(pl.col(value), at_row(f"_{value}_median"), at_row(f"_{value}_mad")).alias(z) for z, value in pairs],
+    )
 
 
 def _level(count: str) -> pl.Expr:
