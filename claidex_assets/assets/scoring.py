@@ -11,7 +11,7 @@ import polars as pl
 
 from claidex_assets.assets.metadata import score_distribution_markdown
 from claidex_assets.scoring import engine
-from claidex_assets.scoring.schemas import PAYMENTS as PAYMENT_COLUMNS
+from claidex_assets.scoring.schemas import PAYMENTS as PAYMENT_COLUMNS, PEER_METRICS_FOR_COMPONENTS
 
 SCORING_GROUP = "scoring"
 
@@ -43,7 +43,14 @@ def peer_metrics(
     )
 
 
-@dg.asset(group_name=SCORING_GROUP, code_version=engine.METHODOLOGY_VERSION, kinds={"polars"})
+@dg.asset(
+    group_name=SCORING_GROUP,
+    code_version=engine.METHODOLOGY_VERSION,
+    kinds={"polars"},
+    # Half of the peer-metrics columns feed the components; reading only
+    # those halves the load of the largest stored frame.
+    ins={"peer_metrics": dg.AssetIn(metadata={"columns": list(PEER_METRICS_FOR_COMPONENTS)})},
+)
 def component_scores(
     context: dg.AssetExecutionContext,
     peer_metrics: pl.DataFrame,

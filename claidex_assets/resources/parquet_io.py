@@ -105,7 +105,9 @@ class ParquetIOManager(dg.ConfigurableIOManager):
             raise FileNotFoundError(
                 f"{key.to_user_string()} has not been materialized yet (no file {path}); materialize it first"
             )
-        return pl.read_parquet(path)
+        # An input declared with metadata {"columns": [...]} reads only those columns.
+        columns = (context.definition_metadata or {}).get("columns")
+        return pl.read_parquet(path, columns=list(columns) if columns else None)
 
     def load_partitions(self, key: dg.AssetKey, partition_keys: list[str]) -> pl.DataFrame:
         """Concatenate the stored partitions in key order (which is NPI order); raise naming any missing one."""

@@ -42,7 +42,7 @@ from claidex_assets.scoring.schemas import (
     EXCLUSIONS,
     OWNERSHIP_FEATURES,
     PAYMENTS,
-    PEER_METRICS,
+    PEER_METRICS_FOR_COMPONENTS,
     PROGRAM_PAYMENT_COLUMNS,
     PROVIDERS,
     check_frame,
@@ -80,9 +80,10 @@ def compute_component_scores(
     ``payments`` and ``providers`` are only schema-checked (pass None to skip
     the check): the per-program payments and the resolved taxonomy and state
     they contribute already travel in ``peer_metrics``, which lets a chunk of
-    NPIs be scored from its own rows.
+    NPIs be scored from its own rows. Only the ``PEER_METRICS_FOR_COMPONENTS``
+    columns of ``peer_metrics`` are read.
     """
-    peer_metrics = check_frame(peer_metrics, PEER_METRICS, "peer_metrics")
+    peer_metrics = check_frame(peer_metrics, PEER_METRICS_FOR_COMPONENTS, "peer_metrics")
     if payments is not None:
         check_schema(payments, PAYMENTS, "payments")
     if providers is not None:

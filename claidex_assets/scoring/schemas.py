@@ -74,6 +74,29 @@ PEER_METRICS = {
     "m1_percentile": pl.Float64,
 }
 
+# The peer-metrics columns the component scores read; a frame with only
+# these scores the same as the full frame.
+PEER_METRICS_FOR_COMPONENTS = {
+    column: PEER_METRICS[column]
+    for column in (
+        "npi",
+        "year",
+        "window_end_year",
+        "payments_medicaid",
+        "payments_medicare",
+        "payments_medicare_part_d",
+        "taxonomy_10",
+        "state",
+        "peer_group_level",
+        "peer_count",
+        "z1",
+        "z2",
+        "z3",
+        "z_growth",
+        "m1_percentile",
+    )
+}
+
 COMPONENT_SCORES = {
     "npi": pl.Utf8,
     "billing_outlier_score": pl.Float64,
@@ -127,6 +150,7 @@ __all__ = [
     "OWNERSHIP_FEATURES",
     "PAYMENTS",
     "PEER_METRICS",
+    "PEER_METRICS_FOR_COMPONENTS",
     "PROGRAMS",
     "PROGRAM_PAYMENT_COLUMNS",
     "PROVIDERS",

@@ -61,6 +61,20 @@ def test_unpartitioned_round_trip(tmp_path):
     assert pl.read_parquet(tmp_path / "doubled.parquet")["a"].to_list() == [2, 4]
 
 
+def test_input_columns_metadata_reads_only_those_columns(tmp_path):
+    @dg.asset
+    def wide() -> pl.DataFrame:
+        return pl.DataFrame({"a": [1], "b": [2], "c": [3]})
+
+    @dg.asset(ins={"wide": dg.AssetIn(metadata={"columns": ["c", "a"]})})
+    def narrow(wide: pl.DataFrame) -> pl.DataFrame:
+        return pl.DataFrame({"seen": [",".join(wide.columns)]})
+
+    result = dg.materialize([wide, narrow], resources={"io_manager": ParquetIOManager(base_dir=str(tmp_path))})
+    assert result.success
+    assert pl.read_parquet(tmp_path / "narrow.parquet")["seen"].to_list() == ["c,a"]
+
+
 def test_unwritable_data_dir_is_configuration_error(tmp_path):
     from claidex_assets.errors import ConfigurationError
 
