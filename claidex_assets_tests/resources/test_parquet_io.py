@@ -61,7 +61,7 @@ def test_unpartitioned_round_trip(tmp_path):
     assert pl.read_parquet(tmp_path / "doubled.parquet")["a"].to_list() == [2, 4]
 
 
-def test_input_columns_metadata_reads_only_those_columns(tmp_path):
+def test_input_columns_metadata_narrows_load(tmp_path):
     @dg.asset
     def wide() -> pl.DataFrame:
         return pl.DataFrame({"a": [1], "b": [2], "c": [3]})

@@ -238,7 +238,7 @@ def test_duplicate_ownership_npi_raises(order):
         _scores([{"npi": npi(1)}], ownership=ownership)
 
 
-def test_ownership_row_with_malformed_npi_is_ignored():
+def test_malformed_ownership_npi_ignored():
     ownership = [{"npi": "12345", "chain_provider_count": 2, "chain_excluded_weight": 2.0}, {"npi": npi(1)}]
     row = _only(_scores([{"npi": npi(1)}], ownership=ownership))
     assert row["ownership_chain_risk"] == 0.0
