@@ -161,12 +161,23 @@ def _group_statistics(members: pl.DataFrame, key: str, slots: int) -> pl.DataFra
         .collect()
     )
     positions, laid_out = _positions(frame.get_column(key), medians, key, slots)
-    deviations = frame.select(
-        pl.col(key).set_sorted(),
-        *[(pl.col(column) - laid_out.get_column(f"{column}_median").gather(positions)).abs() for column in values],
+    row_positions = pl.lit(positions)
+    # The absolute deviations feed the MAD aggregation in the same query, so
+    # they are never stored as columns of their own.
+    mads = (
+        frame.lazy()
+        .select(
+            key,
+            *[
+                (pl.col(column) - pl.lit(laid_out.get_column(f"{column}_median")).gather(row_positions)).abs()
+                for column in values
+            ],
+        )
+        .group_by(key)
+        .agg(pl.col(column).median().alias(f"{column}_mad") for column in values)
+        .collect()
     )
-    mads = deviations.lazy().group_by(key).agg(pl.col(column).median().alias(f"{column}_mad") for column in values)
-    return medians.join(mads.collect(), on=key, how="left")
+    return medians.join(mads, on=key, how="left")
 
 
 def _resolve_groups(years: pl.DataFrame, state_slots: int, group_slots: int) -> pl.DataFrame:
