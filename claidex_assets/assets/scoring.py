@@ -21,7 +21,12 @@ def scoring_payments(payment_extract: pl.DataFrame) -> pl.DataFrame:
     return payment_extract.select([pl.col(c).cast(t) for c, t in PAYMENT_COLUMNS.items()])
 
 
-@dg.asset(group_name=SCORING_GROUP, code_version=engine.METHODOLOGY_VERSION, kinds={"polars"})
+@dg.asset(
+    group_name=SCORING_GROUP,
+    code_version=engine.METHODOLOGY_VERSION,
+    kinds={"polars"},
+    ins={"payment_extract": dg.AssetIn(metadata={"columns": list(PAYMENT_COLUMNS)})},
+)
 def peer_metrics(
     context: dg.AssetExecutionContext, payment_extract: pl.DataFrame, provider_extract: pl.DataFrame
 ) -> dg.Output[pl.DataFrame]:
