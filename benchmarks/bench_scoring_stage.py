@@ -131,13 +131,12 @@ def main() -> int:
     args = parser.parse_args()
 
     data_dir = args.data_dir.resolve()
-    missing = [s for s in ("payment_extract", "provider_extract", "exclusion_extract") if not (data_dir / "assets" / f"{s}.parquet").exists()]
-    if missing or not (data_dir / "assets" / "ownership_chain_features").is_dir():
-        print(
-            f"no stored extracts in {data_dir / 'assets'} (missing {missing or ['ownership_chain_features']}); "
-            "run benchmarks/bench_national.py once first",
-            file=sys.stderr,
-        )
+    assets = data_dir / "assets"
+    needed = [assets / f"{name}.parquet" for name in ("payment_extract", "provider_extract", "exclusion_extract")]
+    needed.append(assets / "ownership_chain_features")
+    missing = [path.name for path in needed if not path.exists()]
+    if missing:
+        print(f"missing {missing} in {assets}; run benchmarks/bench_national.py once first", file=sys.stderr)
         return 2
 
     task = "breakdown" if args.breakdown else "stage"
