@@ -289,32 +289,43 @@ def _add_m1_percentile(years: pl.DataFrame) -> pl.DataFrame:
     indexed = years.lazy().select(
         "_state_group", "_taxonomy_group", "peer_group_level", "eligible", "m1", "_latest"
     ).with_row_index("_row")
-    lower_counts = pl.repeat(None, years.height, dtype=pl.UInt32, eager=True)
-    # One level at a time keeps the sorted frame small.
-    for level, key in ((LEVEL_STATE, "_state_group"), (LEVEL_TAXONOMY, "_taxonomy_group")):
-        queries = indexed.filter(pl.col("_latest") & (pl.col("peer_group_level") == level)).select(
-            pl.col(key).alias("_group"), "m1", pl.lit(0, pl.UInt32).alias("_member"), "_row"
-        )
-        members = (
-            indexed.filter("eligible")
-            .select(pl.col(key).alias("_group"), "m1")
-            .join(queries.select("_group").unique(), on="_group", how="semi")
-            .with_columns(pl.lit(1, pl.UInt32).alias("_member"), pl.lit(None, pl.UInt32).alias("_row"))
-        )
+    queries = indexed.filter(pl.col("_latest") & (pl.col("peer_group_level") != LEVEL_NONE)).select(
+        "_state_group", "_taxonomy_group", "m1", "peer_group_level", "_row", pl.lit(0, pl.UInt32).alias("_member")
+    )
+    members = indexed.filter("eligible").select(
+        "_state_group",
+        "_taxonomy_group",
+        "m1",
+        pl.lit(None, LEVELS).alias("peer_group_level"),
+        pl.lit(None, pl.UInt32).alias("_row"),
+        pl.lit(1, pl.UInt32).alias("_member"),
+    )
 
-        # The queries come first and the sort by m1 is stable, so each query
-        # sorts before the members with an equal m1. The running member count
-        # within its group at a query row is then the number of members with
-        # a lower m1.
-        lower = (
-            pl.concat([queries, members])
-            .sort("m1", maintain_order=True)
-            .with_columns(pl.col("_member").cum_sum().over("_group").alias("_lower"))
-            .filter(pl.col("_member") == 0)
-            .select("_row", "_lower")
-            .collect()
+    # One sort by m1 serves both levels. The queries come first and the sort
+    # is stable, so each query sorts before the members with an equal m1, and
+    # the running member count within its group at a query row is the number
+    # of members with a lower m1.
+    member = pl.col("_member")
+    lower = (
+        pl.concat([queries, members])
+        .sort("m1", maintain_order=True)
+        .with_columns(
+            member.cum_sum().over("_state_group").alias("_state_lower"),
+            member.cum_sum().over("_taxonomy_group").alias("_taxonomy_lower"),
         )
-        lower_counts = lower_counts.scatter(lower.get_column("_row"), lower.get_column("_lower"))
+        .filter(member == 0)
+        .select(
+            "_row",
+            pl.when(pl.col("peer_group_level") == LEVEL_STATE)
+            .then(pl.col("_state_lower"))
+            .otherwise(pl.col("_taxonomy_lower"))
+            .alias("_lower"),
+        )
+        .collect()
+    )
+    lower_counts = pl.repeat(None, years.height, dtype=pl.UInt32, eager=True).scatter(
+        lower.get_column("_row"), lower.get_column("_lower")
+    )
     years = years.with_columns(lower_counts.alias("_lower"))
 
     denominator = pl.when(pl.col("eligible")).then(pl.col("peer_count") - 1).otherwise(pl.col("peer_count"))

@@ -163,6 +163,22 @@ def test_percentile_group_of_one_and_no_group():
     assert _row(metrics, 3)["m1_percentile"] is None
 
 
+def test_percentile_state_and_taxonomy_levels_together():
+    # TX has 50 members with m1 = 1..50, so TX rows use the TX group. CA has
+    # one member (m1 5.5), so CA rows fall back to the taxonomy group of 51.
+    rows = [{"npi": npi(i), "payments": 100.0 * i} for i in range(1, 51)]
+    rows.append({"npi": npi(60), "state": "CA", "payments": 550.0})  # member, m1 5.5
+    rows.append({"npi": npi(61), "state": "CA", "claims": 50.0, "payments": 50.0 * 25.5})  # m1 25.5
+    rows.append({"npi": npi(62), "claims": 50.0, "payments": 50.0 * 70})  # TX non-member, m1 70
+    metrics = _metrics(rows)
+    assert _row(metrics, 10)["peer_group_level"] == "state"
+    assert _row(metrics, 10)["m1_percentile"] == pytest.approx(100 * 9 / 49)  # 1..9 of the other 49
+    assert _row(metrics, 62)["m1_percentile"] == 100.0  # all 50 TX members, not the CA one
+    assert _row(metrics, 60)["peer_group_level"] == "taxonomy"
+    assert _row(metrics, 60)["m1_percentile"] == 10.0  # 1..5 of the other 50
+    assert _row(metrics, 61)["m1_percentile"] == pytest.approx(100 * 26 / 51)  # 1..25 and 5.5
+
+
 def test_percentile_only_on_latest_year():
     rows = [{"npi": npi(1), "year": 2023}, {"npi": npi(1), "year": 2024}]
     metrics = _metrics(rows)
