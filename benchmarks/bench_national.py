@@ -11,7 +11,14 @@ against the generator's ground truth.
 
     .venv/bin/python benchmarks/bench_national.py                       # national scale
     .venv/bin/python benchmarks/bench_national.py --scale 0.05 --repeat 1
-    .venv/bin/python benchmarks/bench_national.py --write-docs docs/benchmarks.md
+    .venv/bin/python benchmarks/bench_national.py --write-docs /tmp/benchmarks.md
+
+``--write-docs`` writes a fresh page with the machine, the command, the
+table and the detection figures, replacing the file. docs/benchmarks.md
+also contains hand-written sections, so copy the table into it by hand.
+A run at another scale keeps its data in bench-data/<scale>/, and the
+embedded PostgreSQL server keeps running after the benchmark: stop it with
+``.venv/bin/claidex stop-db --data-dir bench-data/<scale>/run``.
 
 Each run executes in a fresh child process; its peak RSS is sampled every
 0.2 s with psutil over that process and its workers (the embedded Postgres
@@ -30,6 +37,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from queue import Empty
 
 import polars as pl
 import psutil
@@ -151,7 +159,15 @@ def run_once(settings: Settings) -> dict[str, tuple[float, int]]:
     child = context.Process(target=_child, args=(settings, queue))
     child.start()
     with RssSampler(child.pid) as sampler:
-        started, ended, windows = queue.get()
+        # Poll, so that a run that dies before it reports ends the benchmark
+        # instead of leaving it waiting on the queue.
+        while True:
+            try:
+                started, ended, windows = queue.get(timeout=1.0)
+                break
+            except Empty:
+                if not child.is_alive():
+                    raise SystemExit(f"benchmark run failed with exit code {child.exitcode}; see its traceback above")
         child.join()
     if child.exitcode != 0:
         raise SystemExit(f"benchmark run failed with exit code {child.exitcode}")
@@ -188,8 +204,10 @@ def detection_quality(url: str, files: Path) -> dict[str, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", default="national", help="generator scale (default national)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--scale", default="national", help="generator scale: small, national or a fraction of national (default national)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
     parser.add_argument("--files", type=Path, default=None, help="generated files folder (default bench-data/<scale>/files)")
     parser.add_argument("--data-dir", type=Path, default=None, help="run data folder (default bench-data/<scale>/run)")
     parser.add_argument("--repeat", type=int, default=3, help="job runs to take the median over (default 3)")

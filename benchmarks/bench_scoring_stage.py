@@ -8,7 +8,8 @@ two things:
 - ``stage`` (default): materializes ``peer_metrics``, ``component_scores``
   and ``calibrated_scores`` in process with the project's I/O manager, and
   reports each step from its start event to its success event, Parquet
-  reads and writes included, and the three together.
+  reads and writes included, and the three together. It replaces the three
+  stored scoring frames in the data folder with the ones it computes.
 - ``--breakdown``: times each part of the engine on the same inputs outside
   Dagster (payment aggregation, taxonomy and state, metrics, growth, peer
   z-scores, m1 percentile, component scores, calibration) plus the Parquet
@@ -18,6 +19,7 @@ Medians over the repeats are printed. Run from the repository root:
 
     .venv/bin/python benchmarks/bench_scoring_stage.py --repeat 5
     .venv/bin/python benchmarks/bench_scoring_stage.py --breakdown --repeat 5
+    .venv/bin/python benchmarks/bench_scoring_stage.py --data-dir bench-data/0.02/run   # after a --scale 0.02 run
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -119,13 +122,15 @@ def _breakdown_once(data_dir: str) -> dict[str, float]:
     return figures
 
 
-def _child(task: str, data_dir: str, queue) -> None:
-    queue.put(_breakdown_once(data_dir) if task == "breakdown" else _stage_once(data_dir))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=Path("bench-data/national/run"))
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("bench-data/national/run"),
+        help="data folder of a bench_national.py run (default bench-data/national/run; "
+        "a --scale S run uses bench-data/S/run)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="runs to take the median over (default 3)")
     parser.add_argument("--breakdown", action="store_true", help="time the engine's parts instead of the Dagster steps")
     args = parser.parse_args()
@@ -136,25 +141,31 @@ def main() -> int:
     needed.append(assets / "ownership_chain_features")
     missing = [path.name for path in needed if not path.exists()]
     if missing:
-        print(f"missing {missing} in {assets}; run benchmarks/bench_national.py once first", file=sys.stderr)
+        print(
+            f"missing {missing} in {assets}; run benchmarks/bench_national.py once first, "
+            "or pass --data-dir with the data folder of an earlier run",
+            file=sys.stderr,
+        )
         return 2
 
-    task = "breakdown" if args.breakdown else "stage"
+    measure = _breakdown_once if args.breakdown else _stage_once
     context = multiprocessing.get_context("spawn")
     runs = []
     for index in range(args.repeat):
-        queue = context.Queue()
-        child = context.Process(target=_child, args=(task, str(data_dir), queue))
-        child.start()
-        figures = queue.get()
-        child.join()
-        if child.exitcode != 0:
-            print(f"run {index + 1} failed with exit code {child.exitcode}", file=sys.stderr)
-            return 1
+        # A fresh worker process per repeat; an exception in it is raised here.
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            try:
+                figures = pool.submit(measure, str(data_dir)).result()
+            except Exception as exc:
+                print(f"run {index + 1} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+                return 1
         runs.append(figures)
         print(f"run {index + 1}: " + ", ".join(f"{k} {v:.2f} s" for k, v in figures.items()), flush=True)
 
-    print("| part | median s | min s | max s |")
+    if args.breakdown:
+        for run in runs:
+            run["total"] = sum(run.values())
+    print(f"| {'part' if args.breakdown else 'step'} | median s | min s | max s |")
     print("|---|---:|---:|---:|")
     for name in runs[0]:
         seconds = [run[name] for run in runs]

@@ -3,6 +3,7 @@
 import hashlib
 import time
 import uuid
+import warnings
 
 import dagster as dg
 import polars as pl
@@ -51,15 +52,21 @@ def _partition_fingerprint(bulk_digest: str, providers: pl.DataFrame) -> str:
 def build_ownership_chain_features(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     """Create the partitioned features asset for ``partitions_def`` (the NPI-range count is a setting)."""
 
-    @dg.asset(
-        name="ownership_chain_features",
-        group_name=OWNERSHIP_GROUP,
-        partitions_def=partitions_def,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        code_version=OWNERSHIP_CODE_VERSION,
-        kinds={"polars"},
-        required_resource_keys={"compute_backend", "storage"},
-    )
+    # Dagster 1.13 marks backfill_policy as beta and warns on every import.
+    # The single-run policy is deliberate, so only that warning is silenced.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        asset_decorator = dg.asset(
+            name="ownership_chain_features",
+            group_name=OWNERSHIP_GROUP,
+            partitions_def=partitions_def,
+            backfill_policy=dg.BackfillPolicy.single_run(),
+            code_version=OWNERSHIP_CODE_VERSION,
+            kinds={"polars"},
+            required_resource_keys={"compute_backend", "storage"},
+        )
+
+    @asset_decorator
     def ownership_chain_features(
         context: dg.AssetExecutionContext,
         provider_extract: pl.DataFrame,
