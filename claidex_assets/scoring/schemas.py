@@ -74,8 +74,8 @@ PEER_METRICS = {
     "m1_percentile": pl.Float64,
 }
 
-# The peer-metrics columns the component scores read; a frame with only
-# these scores the same as the full frame.
+# The peer-metrics columns the component scores read. A frame with only
+# these columns gives the same scores as the full frame.
 PEER_METRICS_FOR_COMPONENTS = {
     column: PEER_METRICS[column]
     for column in (
