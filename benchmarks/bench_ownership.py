@@ -46,6 +46,7 @@ from claidex_assets.npi import DEFAULT_PARTITION_COUNT, NpiRange, npi_ranges  # 
 from claidex_assets.ownership.bulk import OwnershipBulk, prepare_bulk  # noqa: E402
 from claidex_assets.ownership.chain import chain_features_for_range  # noqa: E402
 from claidex_assets.ownership.schema import GraphSnapshot  # noqa: E402
+from claidex_assets.sources.generator_population import npi_check_digits  # noqa: E402
 
 FACILITY_KINDS = [
     "NURSING AND REHABILITATION CENTER",
@@ -61,20 +62,6 @@ FACILITY_KINDS = [
 ]
 ORGANIZATION_KINDS = ["MEDICAL GROUP", "PHYSICAL THERAPY", "HOME HEALTH", "FAMILY PRACTICE", "PHARMACY", "CLINIC"]
 HOLDING_KINDS = ["HEALTHCARE HOLDINGS LLC", "REGIONAL HOLDINGS INC", "OPERATIONS LLC", "SENIOR CARE GROUP LLC"]
-
-
-def npi_check_digits(stems: np.ndarray) -> np.ndarray:
-    """Compute the Luhn check digit of each nine-digit NPI stem (vectorised)."""
-    total = np.full(stems.shape, 24, dtype=np.int64)  # Luhn sum of the prefix 80840
-    remaining = stems.copy()
-    for position in range(9):
-        digit = remaining % 10
-        remaining //= 10
-        if position % 2 == 0:
-            digit = digit * 2
-            digit = np.where(digit > 9, digit - 9, digit)
-        total += digit
-    return (10 - total % 10) % 10
 
 
 def pseudo_words(rng: np.random.Generator, count: int) -> pl.Series:

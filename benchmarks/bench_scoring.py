@@ -30,25 +30,13 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from claidex_assets.sources.generator_population import npi_check_digits  # noqa: E402
+
 PROGRAMS = np.array(["Medicaid", "Medicare", "MedicarePartD"])
 FIRST_YEAR = 2020
 YEARS = 5
-
-
-def npi_check_digits(stems: np.ndarray) -> np.ndarray:
-    """Compute the Luhn check digit of each nine-digit NPI stem (vectorised)."""
-    # Luhn over "80840" + nine digits: the constant prefix contributes 24 and
-    # the stem digits at even positions from the right of the payload double.
-    total = np.full(stems.shape, 24, dtype=np.int64)
-    remaining = stems.copy()
-    for position in range(9):
-        digit = remaining % 10
-        remaining //= 10
-        if position % 2 == 0:
-            digit = digit * 2
-            digit = np.where(digit > 9, digit - 9, digit)
-        total += digit
-    return (10 - total % 10) % 10
 
 
 def generate_inputs(provider_count: int, seed: int = 7) -> dict[str, pl.DataFrame]:
