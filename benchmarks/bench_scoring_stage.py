@@ -68,7 +68,12 @@ def _stage_once(data_dir: str) -> dict[str, float]:
 
 
 def _breakdown_once(data_dir: str) -> dict[str, float]:
-    """Time each part of the engine once on the stored inputs."""
+    """Time each part of the engine once on the stored inputs.
+
+    NOTE: the steps below repeat the order of ``compute_peer_metrics`` so
+    that each can be timed alone. A change to that function must be copied
+    here, or the breakdown stops matching what the asset runs.
+    """
     import polars as pl
 
     from claidex_assets.assets.scoring import scoring_payments

@@ -271,8 +271,8 @@ def _add_ownership_and_exclusion(
 ) -> pl.DataFrame:
     """Add ownership_chain_risk, exclusion_proximity_score and chain_excluded_count."""
     npi = pl.col("npi")
-    # The features arrive sorted by NPI from the partitions; then a repeat
-    # is always next to its twin and one pass finds it.
+    # Features loaded from the partitions are sorted by NPI. A repeat is then
+    # next to its twin, and one pass finds it.
     if ownership_features.get_column("npi").is_sorted():
         duplicated = ownership_features.filter(npi == npi.shift(1))
     else:

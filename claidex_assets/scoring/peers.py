@@ -143,7 +143,7 @@ def _group_statistics(members: pl.DataFrame, key: str, slots: int) -> pl.DataFra
 
     ``members`` holds the eligible provider-years with ``key`` ascending, so
     each group is a contiguous slice and the median aggregations read slices
-    instead of hashing 5M keys. All four values go through one aggregation
+    instead of hashing millions of keys. All four values go through one aggregation
     for the medians and one for the MADs. Median and count skip a null
     growth (no previous year), so the growth members are the eligible
     provider-years with a growth value.
@@ -301,10 +301,9 @@ def _add_m1_percentile(years: pl.DataFrame) -> pl.DataFrame:
         pl.lit(1, pl.UInt32).alias("_member"),
     )
 
-    # One sort by m1 serves both levels. The queries come first and the sort
-    # is stable, so each query sorts before the members with an equal m1, and
-    # the running member count within its group at a query row is the number
-    # of members with a lower m1.
+    # One stable sort by m1 serves both levels. Queries come first, so a query
+    # sorts before the members with an equal m1. The running member count of
+    # its group at a query row is then the number of members with a lower m1.
     member = pl.col("_member")
     lower = (
         pl.concat([queries, members])
